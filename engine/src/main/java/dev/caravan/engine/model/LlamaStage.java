@@ -1,0 +1,345 @@
+package dev.caravan.engine.model;
+
+import dev.caravan.engine.tensor.Kernels;
+import dev.caravan.engine.tensor.MatMul;
+import dev.caravan.engine.tensor.Parallel;
+import dev.caravan.engine.tensor.WeightMatrix;
+
+/**
+ * Runs one {@link LayerRange} of a LLaMA model over a {@link Batch}: the unit a pipeline stage executes. A single-process
+ * run is one stage holding every layer.
+ *
+ * <ul>
+ *   <li>first stage: embeds the batch's token ids; other stages take the previous stage's hidden states;
+ *   <li>every stage: its transformer blocks, reading and appending to each sequence's {@link KvCache};
+ *   <li>last stage: final RMSNorm and logits, only for tokens that want them; other stages return hidden states.
+ * </ul>
+ *
+ * <p>The numbers are those of llama.cpp's CPU backend with an F32 KV cache and flash attention off: RMSNorm with a
+ * double sum, RoPE in "normal" mode (adjacent pairs) with the angle built by repeated float multiplication, attention
+ * scores scaled by 1/sqrt(head size) and a double-summed softmax, SwiGLU. A token's result depends only on its
+ * sequence, never on the rest of the batch or on where the layers were split.
+ *
+ * <p>Not thread-safe: one driving thread calls {@link #forward} at a time (it fans the work out to its {@link Parallel}).
+ */
+public final class LlamaStage {
+  private final LlamaConfig c;
+  private final LlamaWeights w;
+  private final Kernels kernels;
+  private final Parallel parallel;
+  private final boolean first;
+  private final boolean last;
+  private final float attentionScale;
+  private final float thetaScale; // base^(-2/ropeDim), the ratio between successive RoPE frequencies
+
+  // Activations for up to `capacity` tokens, allocated once and grown only for a larger batch.
+  private int capacity;
+  private float[] x; // (n, dim) the residual stream
+  private float[] xb; // (n, dim) normed input of a sub-block / its output
+  private float[] q; // (n, heads * headDim)
+  private float[] k; // (n, kvDim)
+  private float[] v; // (n, kvDim)
+  private float[] att; // (n, heads * headDim) attention output, before wo
+  private float[] hb; // (n, ffn) gate, then silu(gate) * up
+  private float[] hb2; // (n, ffn) up
+  private float[] ropeCos; // (n, ropeDim / 2)
+  private float[] ropeSin; // (n, ropeDim / 2)
+  private float[] logitsIn; // (n, dim) normed final hidden state of the tokens that want logits
+
+  // The attention fan-out reads these; kept as fields so a forward pass allocates nothing.
+  private final AttentionTask attentionTask = new AttentionTask();
+  private final ThreadLocal<float[]> scores; // (context) attention weights of one (token, head)
+
+  public LlamaStage(LlamaWeights weights, Kernels kernels, Parallel parallel) {
+    this.c = weights.config;
+    this.w = weights;
+    this.kernels = kernels;
+    this.parallel = parallel;
+    this.first = weights.range.isFirst();
+    this.last = weights.range.isLast(c.layers());
+    this.attentionScale = 1.0f / (float) Math.sqrt(c.headDim());
+    this.thetaScale = (float) Math.pow(c.ropeBase(), -2.0f / c.ropeDim());
+    int context = c.contextLength();
+    this.scores = ThreadLocal.withInitial(() -> new float[context]);
+    ensureCapacity(1);
+  }
+
+  public LlamaConfig config() {
+    return c;
+  }
+
+  public LayerRange range() {
+    return w.range;
+  }
+
+  public boolean isFirst() {
+    return first;
+  }
+
+  public boolean isLast() {
+    return last;
+  }
+
+  /** A new, empty KV cache for one sequence, for this stage's layers. */
+  public KvCache newCache(int capacity) {
+    return new KvCache(w.range.size(), c.kvDim(), Math.min(capacity, c.contextLength()));
+  }
+
+  public KvCache newCache() {
+    return newCache(c.contextLength());
+  }
+
+  /** Floats {@link #forward} writes: hidden states (n × dim) for a non-final stage, logits (wanted × vocab) for the last. */
+  public int outputSize(Batch batch) {
+    return last ? batch.logitsCount() * c.vocabSize() : batch.size() * c.dim();
+  }
+
+  /**
+   * Runs the batch through this stage's layers.
+   *
+   * @param batch    tokens, positions and caches; every sequence continues its cache
+   * @param hiddenIn (n, dim) hidden states from the previous stage; ignored (may be null) on the first stage
+   * @param out      receives {@link #outputSize} floats: hidden states (n, dim), or logits (wanted, vocab) in batch order
+   */
+  public void forward(Batch batch, float[] hiddenIn, float[] out) {
+    int n = batch.size();
+    if (n == 0) {
+      return;
+    }
+    batch.validate();
+    if (out.length < outputSize(batch)) {
+      throw new IllegalArgumentException("output buffer holds " + out.length + " floats, needs " + outputSize(batch));
+    }
+    ensureCapacity(n);
+    int dim = c.dim();
+
+    // input: token embeddings (first stage) or the previous stage's hidden states
+    if (first) {
+      for (int b = 0; b < n; b++) {
+        int token = batch.token(b);
+        if (token < 0 || token >= c.vocabSize()) {
+          throw new IllegalArgumentException("token id " + token + " is outside the vocabulary [0, " + c.vocabSize() + ")");
+        }
+        kernels.dequantizeRow(w.tokenEmbedding, token, x, b * dim);
+      }
+    } else {
+      if (hiddenIn == null || hiddenIn.length < n * dim) {
+        throw new IllegalArgumentException("stage " + w.range + " needs " + n + " x " + dim + " hidden states as input");
+      }
+      System.arraycopy(hiddenIn, 0, x, 0, n * dim);
+    }
+
+    // make room in every sequence's cache; RoPE angles of every token (shared by all layers and heads)
+    for (int b = 0; b < n; b++) {
+      batch.cache(b).reserve(batch.position(b) + 1);
+    }
+    ropeAngles(batch, n);
+
+    for (int l = 0; l < w.layers.size(); l++) {
+      LlamaWeights.Layer layer = w.layers.get(l);
+
+      // attention: xb = rmsnorm(x) * attn_norm; q, k, v projections
+      for (int b = 0; b < n; b++) {
+        rmsNorm(xb, b * dim, x, b * dim, layer.attnNorm(), dim, c.rmsEps());
+      }
+      MatMul.matmul(kernels, parallel, layer.wq(), xb, n, q);
+      MatMul.matmul(kernels, parallel, layer.wk(), xb, n, k);
+      MatMul.matmul(kernels, parallel, layer.wv(), xb, n, v);
+
+      // RoPE on q and k, then append k and v to each token's sequence cache
+      for (int b = 0; b < n; b++) {
+        rope(q, b * c.heads() * c.headDim(), c.heads(), b);
+        rope(k, b * c.kvDim(), c.kvHeads(), b);
+        KvCache cache = batch.cache(b);
+        int pos = batch.position(b);
+        System.arraycopy(k, b * c.kvDim(), cache.keyBlock(l, pos), cache.offsetInBlock(pos), c.kvDim());
+        System.arraycopy(v, b * c.kvDim(), cache.valueBlock(l, pos), cache.offsetInBlock(pos), c.kvDim());
+      }
+
+      // causal self-attention of every (token, head) over its own sequence's cache
+      attentionTask.set(batch, l);
+      parallel.forRange(n * c.heads(), attentionTask);
+      attentionTask.set(null, 0);
+
+      // output projection and residual: x += wo · att
+      MatMul.matmul(kernels, parallel, layer.wo(), att, n, xb);
+      add(x, xb, n * dim);
+
+      // feed-forward: x += w_down · (silu(w_gate · xn) * (w_up · xn)), xn = rmsnorm(x) * ffn_norm
+      for (int b = 0; b < n; b++) {
+        rmsNorm(xb, b * dim, x, b * dim, layer.ffnNorm(), dim, c.rmsEps());
+      }
+      MatMul.matmul(kernels, parallel, layer.wGate(), xb, n, hb);
+      MatMul.matmul(kernels, parallel, layer.wUp(), xb, n, hb2);
+      swiglu(hb, hb2, n * c.ffnDim());
+      MatMul.matmul(kernels, parallel, layer.wDown(), hb, n, xb);
+      add(x, xb, n * dim);
+    }
+
+    // every sequence's cache now holds the batch's positions
+    for (int b = 0; b < n; b++) {
+      KvCache cache = batch.cache(b);
+      if (batch.position(b) + 1 > cache.length()) {
+        cache.setLength(batch.position(b) + 1);
+      }
+    }
+
+    if (!last) {
+      // non-final stage: hand the residual stream to the next stage
+      System.arraycopy(x, 0, out, 0, n * dim);
+      return;
+    }
+    // last stage: final norm and classifier, only for the tokens that want logits
+    int m = 0;
+    for (int b = 0; b < n; b++) {
+      if (batch.wantsLogits(b)) {
+        rmsNorm(logitsIn, m * dim, x, b * dim, w.outputNorm, dim, c.rmsEps());
+        m++;
+      }
+    }
+    if (m > 0) {
+      MatMul.matmul(kernels, parallel, w.output, logitsIn, m, out);
+    }
+  }
+
+  private void ensureCapacity(int n) {
+    if (n <= capacity) {
+      return;
+    }
+    int qDim = c.heads() * c.headDim();
+    x = new float[n * c.dim()];
+    xb = new float[n * c.dim()];
+    q = new float[n * qDim];
+    k = new float[n * c.kvDim()];
+    v = new float[n * c.kvDim()];
+    att = new float[n * qDim];
+    hb = new float[n * c.ffnDim()];
+    hb2 = new float[n * c.ffnDim()];
+    ropeCos = new float[n * c.ropeDim() / 2];
+    ropeSin = new float[n * c.ropeDim() / 2];
+    logitsIn = new float[n * c.dim()];
+    capacity = n;
+  }
+
+  /** cos and sin of theta_i = freqScale * pos * base^(-2i/ropeDim) / ropeFreqs[i], per token. */
+  private void ropeAngles(Batch batch, int n) {
+    int half = c.ropeDim() / 2;
+    for (int b = 0; b < n; b++) {
+      // llama.cpp builds theta by repeated float multiplication: pos, pos*s, (pos*s)*s, ...
+      float theta = batch.position(b);
+      for (int i = 0; i < half; i++) {
+        float t = w.ropeFreqs != null ? theta / w.ropeFreqs[i] : theta;
+        t = c.ropeFreqScale() * t;
+        ropeCos[b * half + i] = (float) Math.cos(t);
+        ropeSin[b * half + i] = (float) Math.sin(t);
+        theta *= thetaScale;
+      }
+    }
+  }
+
+  /** Rotates adjacent pairs (x[2i], x[2i+1]) of the first ropeDim values of each head of token b. */
+  private void rope(float[] vec, int off, int nHeads, int b) {
+    int half = c.ropeDim() / 2;
+    for (int h = 0; h < nHeads; h++) {
+      int base = off + h * c.headDim();
+      for (int i = 0; i < half; i++) {
+        float cos = ropeCos[b * half + i];
+        float sin = ropeSin[b * half + i];
+        float x0 = vec[base + 2 * i];
+        float x1 = vec[base + 2 * i + 1];
+        vec[base + 2 * i] = x0 * cos - x1 * sin;
+        vec[base + 2 * i + 1] = x0 * sin + x1 * cos;
+      }
+    }
+  }
+
+  /** One slice of (token, head) pairs: scores over the cache, softmax, weighted sum of values. */
+  private final class AttentionTask implements Parallel.RangeTask {
+    private Batch batch;
+    private int layer;
+
+    void set(Batch batch, int layer) {
+      this.batch = batch;
+      this.layer = layer;
+    }
+
+    @Override
+    public void run(int from, int to) {
+      int headDim = c.headDim();
+      int qDim = c.heads() * headDim;
+      float[] s = scores.get();
+      for (int i = from; i < to; i++) {
+        int b = i / c.heads();
+        int h = i % c.heads();
+        int kvh = h / c.groupSize();
+        KvCache cache = batch.cache(b);
+        int pos = batch.position(b);
+        int qOff = b * qDim + h * headDim;
+        // scores: q · k_t * scale for t in [0, pos]; max for a stable softmax
+        float max = Float.NEGATIVE_INFINITY;
+        for (int t = 0; t <= pos; t++) {
+          float[] kb = cache.keyBlock(layer, t);
+          int kOff = cache.offsetInBlock(t) + kvh * headDim;
+          float dot = 0f;
+          for (int d = 0; d < headDim; d++) {
+            dot += kb[kOff + d] * q[qOff + d];
+          }
+          s[t] = dot * attentionScale;
+          max = Math.max(max, s[t]);
+        }
+        // softmax with a double sum, like ggml
+        double sum = 0;
+        for (int t = 0; t <= pos; t++) {
+          float e = (float) Math.exp(s[t] - max);
+          s[t] = e;
+          sum += e;
+        }
+        float inv = (float) (1.0 / sum);
+        // att = sum_t softmax_t * v_t
+        int oOff = b * qDim + h * headDim;
+        java.util.Arrays.fill(att, oOff, oOff + headDim, 0f);
+        for (int t = 0; t <= pos; t++) {
+          float a = s[t] * inv;
+          float[] vb = cache.valueBlock(layer, t);
+          int vOff = cache.offsetInBlock(t) + kvh * headDim;
+          for (int d = 0; d < headDim; d++) {
+            att[oOff + d] += a * vb[vOff + d];
+          }
+        }
+      }
+    }
+  }
+
+  /** out = x / sqrt(mean(x^2) + eps) * weight, with the sum of squares in double (ggml's rms_norm). */
+  static void rmsNorm(float[] out, int outOff, float[] x, int xOff, float[] weight, int n, float eps) {
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+      float v = x[xOff + i];
+      sum += v * v;
+    }
+    float mean = (float) (sum / n);
+    float scale = 1.0f / (float) Math.sqrt(mean + eps);
+    for (int i = 0; i < n; i++) {
+      out[outOff + i] = x[xOff + i] * scale * weight[i];
+    }
+  }
+
+  /** gate = silu(gate) * up, silu(g) = g / (1 + e^-g). */
+  static void swiglu(float[] gate, float[] up, int n) {
+    for (int i = 0; i < n; i++) {
+      float g = gate[i];
+      gate[i] = g / (1.0f + (float) Math.exp(-g)) * up[i];
+    }
+  }
+
+  static void add(float[] acc, float[] x, int n) {
+    for (int i = 0; i < n; i++) {
+      acc[i] += x[i];
+    }
+  }
+
+  /** The matrices of this stage, for diagnostics. */
+  WeightMatrix classifier() {
+    return w.output;
+  }
+}

@@ -1,0 +1,183 @@
+package dev.caravan.engine.model;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.caravan.engine.Oracle;
+import dev.caravan.engine.tensor.GgmlType;
+import dev.caravan.engine.tensor.Parallel;
+import java.io.IOException;
+import java.util.Arrays;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Caravan's logits against llama.cpp's (../shared/oracle), with the tolerances of the oracle's README: per position, one
+ * token at a time and all 32 in one batch, and the greedy continuation.
+ */
+class OracleLogitsTest {
+  private static Parallel parallel;
+
+  @BeforeAll
+  static void pool() {
+    parallel = new Parallel(2);
+  }
+
+  @AfterAll
+  static void closePool() {
+    parallel.close();
+  }
+
+  /** The README's recommended checks per weight type. */
+  record Tolerance(float abs, float relOfMaxAbs, float marginAbs, float marginRel, float rmsRel, int top10Shared) {
+    static Tolerance of(GgmlType t) {
+      return switch (t) {
+        case F32 -> new Tolerance(1e-4f, 0, 1e-4f, 0, 1e-5f, 10);
+        case F16 -> new Tolerance(0.02f, 0.002f, 0.02f, 0, 0.01f, 9);
+        case BF16 -> new Tolerance(0.15f, 0.015f, 0.15f, 0, 0.03f, 8);
+        default -> new Tolerance(0, 0.04f, 0, 0.04f, 0.03f, 7);
+      };
+    }
+
+    float allowed(float maxAbs) {
+      return Math.max(abs, relOfMaxAbs * maxAbs);
+    }
+
+    float margin(float maxAbs) {
+      return Math.max(marginAbs, marginRel * maxAbs);
+    }
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"stories260K", "tiny256-F32"})
+  void matchesLlamaCpp(String name) throws IOException {
+    Oracle o = Oracle.load(name);
+    try (LlamaModel model = LlamaModel.open(o.modelPath(), parallel)) {
+      GgmlType type = model.weights().layers.get(0).wq().type();
+      Tolerance tol = Tolerance.of(type);
+      LlamaStage stage = model.stage();
+      int vocab = model.config().vocabSize();
+      assertEquals(o.vocab, vocab);
+      int n = o.inputIds.length;
+
+      // one token at a time, as llama.cpp's sequential run
+      float[][] seq = new float[n][vocab];
+      KvCache cache = stage.newCache();
+      Batch batch = new Batch(n);
+      for (int i = 0; i < n; i++) {
+        batch.clear();
+        batch.add(o.inputIds[i], i, cache, true);
+        stage.forward(batch, null, seq[i]);
+      }
+      float[][] reference = o.fullLogits();
+      float worst = 0;
+      for (int i = 0; i < n; i++) {
+        worst = Math.max(worst, checkRow(name + " sequential pos " + i, seq[i], reference[i], o.sequential[i], tol));
+      }
+      System.out.printf("%s (%s): max |logit - llama.cpp| over %d positions = %.3g%n", name, type, n, worst);
+
+      // all 32 tokens in one batch: llama.cpp's batch oracle, and bit-identical to our sequential run
+      KvCache cache2 = stage.newCache();
+      batch.clear();
+      for (int i = 0; i < n; i++) {
+        batch.add(o.inputIds[i], i, cache2, true);
+      }
+      float[] all = new float[n * vocab];
+      stage.forward(batch, null, all);
+      for (int i = 0; i < n; i++) {
+        float[] row = Arrays.copyOfRange(all, i * vocab, (i + 1) * vocab);
+        checkTop(name + " batch pos " + i, row, o.batch[i], tol);
+        assertArrayEquals(seq[i], row, name + " batch pos " + i + " differs from the one-at-a-time run");
+      }
+
+      // greedy continuation: identical up to the first step whose margin is within tolerance
+      int[] ids = greedy(stage, o.greedyPrompt, o.greedyIds.length);
+      for (int k = 0; k < ids.length; k++) {
+        if (o.greedyMargins[k] <= tol.margin(Math.abs(o.sequential[0].maxAbs()))) {
+          break;
+        }
+        assertEquals(o.greedyIds[k], ids[k], name + " greedy token " + k + ": got " + Arrays.toString(ids) + ", llama.cpp " + Arrays.toString(o.greedyIds));
+      }
+    }
+  }
+
+  static int[] greedy(LlamaStage stage, int[] prompt, int count) {
+    int vocab = stage.config().vocabSize();
+    KvCache cache = stage.newCache();
+    Batch batch = new Batch(Math.max(prompt.length, 1));
+    float[] logits = new float[vocab];
+    batch.addSequence(prompt, cache, true);
+    int[] out = new int[count];
+    for (int k = 0; k < count; k++) {
+      stage.forward(batch, null, logits);
+      int best = 0;
+      for (int t = 1; t < vocab; t++) {
+        if (logits[t] > logits[best]) {
+          best = t;
+        }
+      }
+      out[k] = best;
+      batch.clear();
+      batch.add(best, cache.length(), cache, true);
+    }
+    return out;
+  }
+
+  private static float checkRow(String where, float[] got, float[] want, Oracle.Position ref, Tolerance tol) {
+    float allowed = tol.allowed(ref.maxAbs());
+    double diff2 = 0;
+    double ref2 = 0;
+    float worst = 0;
+    for (int t = 0; t < want.length; t++) {
+      float d = Math.abs(got[t] - want[t]);
+      worst = Math.max(worst, d);
+      diff2 += (double) d * d;
+      ref2 += (double) want[t] * want[t];
+    }
+    assertTrue(worst <= allowed, where + ": max |logit difference| " + worst + " > " + allowed);
+    assertTrue(Math.sqrt(diff2 / ref2) <= tol.rmsRel() || worst <= 1e-4f, where + ": rms difference " + Math.sqrt(diff2 / ref2) + " of the row rms > " + tol.rmsRel());
+    checkTop(where, got, ref, tol);
+    return worst;
+  }
+
+  private static void checkTop(String where, float[] got, Oracle.Position ref, Tolerance tol) {
+    float allowed = tol.allowed(ref.maxAbs());
+    for (int j = 0; j < ref.topIds().length; j++) {
+      float d = Math.abs(got[ref.topIds()[j]] - ref.topLogits()[j]);
+      assertTrue(d <= allowed, where + ": logit of top-" + (j + 1) + " id " + ref.topIds()[j] + " differs by " + d + " > " + allowed);
+    }
+    int[] mine = topK(got, ref.topIds().length);
+    int shared = 0;
+    for (int id : mine) {
+      for (int r : ref.topIds()) {
+        shared += id == r ? 1 : 0;
+      }
+    }
+    // ids whose logits tie within tolerance may swap in or out of the top 10
+    int close = 0;
+    float tenth = ref.topLogits()[ref.topLogits().length - 1];
+    for (float l : got) {
+      close += Math.abs(l - tenth) <= allowed ? 1 : 0;
+    }
+    assertTrue(shared >= Math.min(tol.top10Shared(), 10 - Math.max(0, close - 1)), where + ": top-10 shares only " + shared + " ids with llama.cpp's: " + Arrays.toString(mine) + " vs " + Arrays.toString(ref.topIds()));
+    if (ref.margin() > tol.margin(ref.maxAbs())) {
+      assertEquals(ref.argmax(), mine[0], where + ": top-1 differs from llama.cpp's (margin " + ref.margin() + ")");
+    }
+  }
+
+  static int[] topK(float[] logits, int k) {
+    Integer[] idx = new Integer[logits.length];
+    for (int i = 0; i < idx.length; i++) {
+      idx[i] = i;
+    }
+    Arrays.sort(idx, (a, b) -> logits[a] != logits[b] ? Float.compare(logits[b], logits[a]) : Integer.compare(a, b));
+    int[] out = new int[k];
+    for (int i = 0; i < k; i++) {
+      out[i] = idx[i];
+    }
+    return out;
+  }
+}
