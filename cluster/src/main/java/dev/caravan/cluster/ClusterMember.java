@@ -1,0 +1,86 @@
+package dev.caravan.cluster;
+
+import com.hazelcast.cluster.Member;
+import com.hazelcast.config.Config;
+import com.hazelcast.config.JoinConfig;
+import com.hazelcast.config.NetworkConfig;
+import com.hazelcast.core.Hazelcast;
+import com.hazelcast.core.HazelcastInstance;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * Starts an embedded Hazelcast member for Caravan: TCP/IP join on an explicit member list, bound to one interface,
+ * no multicast, no cloud auto-detection, no phone-home, Jet off, and heartbeats tight enough that a hung member is
+ * dropped within seconds. Member attributes carry the role and the gRPC address.
+ */
+public final class ClusterMember {
+  private ClusterMember() {}
+
+  /**
+   * @param clusterName   members join only their own cluster
+   * @param host          interface to bind and advertise (e.g. 127.0.0.1)
+   * @param port          Hazelcast port; with {@code autoIncrement} the next free one from there
+   * @param join          host:port of members to join (each listed port by port)
+   * @param attributes    member attributes (role, gRPC address, capacity)
+   */
+  public record Options(String clusterName, String host, int port, boolean autoIncrement, List<String> join, Map<String, String> attributes) {}
+
+  public static Config config(Options o) {
+    Config config = new Config();
+    config.setClusterName(o.clusterName());
+    config.setInstanceName("caravan-" + o.attributes().getOrDefault(ClusterNames.ATTR_ROLE, "member") + "-" + o.port() + "-" + ProcessHandle.current().pid());
+    config.setProperty("hazelcast.phone.home.enabled", "false");
+    config.setProperty("hazelcast.logging.type", "slf4j");
+    config.setProperty("hazelcast.socket.bind.any", "false");
+    config.setProperty("hazelcast.local.localAddress", o.host());
+    config.setProperty("hazelcast.shutdownhook.enabled", "false");
+    config.setProperty("hazelcast.health.monitoring.level", "OFF");
+    config.setProperty("hazelcast.heartbeat.interval.seconds", "1");
+    config.setProperty("hazelcast.max.no.heartbeat.seconds", "6");
+    config.setProperty("hazelcast.merge.first.run.delay.seconds", "5");
+    config.setProperty("hazelcast.merge.next.run.delay.seconds", "5");
+    config.getJetConfig().setEnabled(false);
+
+    NetworkConfig net = config.getNetworkConfig();
+    net.setPort(o.port()).setPortAutoIncrement(o.autoIncrement()).setPortCount(100);
+    net.getInterfaces().setEnabled(true).addInterface(o.host());
+    JoinConfig join = net.getJoin();
+    join.getMulticastConfig().setEnabled(false);
+    join.getAutoDetectionConfig().setEnabled(false);
+    join.getTcpIpConfig().setEnabled(true).setMembers(o.join().isEmpty() ? List.of(o.host() + ":" + o.port()) : o.join());
+    o.attributes().forEach((k, v) -> config.getMemberAttributeConfig().setAttribute(k, v));
+    return config;
+  }
+
+  public static HazelcastInstance start(Options o) {
+    return Hazelcast.newHazelcastInstance(config(o));
+  }
+
+  /** A member's role attribute, or empty. */
+  public static Optional<String> role(Member m) {
+    return Optional.ofNullable(m.getAttribute(ClusterNames.ATTR_ROLE));
+  }
+
+  /** A worker's capacity from its attributes. */
+  public static WorkerCapacity capacity(Member m) {
+    return new WorkerCapacity(parseLong(m.getAttribute(ClusterNames.ATTR_MEMORY)), (int) parseLong(m.getAttribute(ClusterNames.ATTR_CORES)), parseDouble(m.getAttribute(ClusterNames.ATTR_SECONDS_PER_LAYER)));
+  }
+
+  private static long parseLong(String s) {
+    try {
+      return s == null ? 0 : Long.parseLong(s);
+    } catch (NumberFormatException e) {
+      return 0;
+    }
+  }
+
+  private static double parseDouble(String s) {
+    try {
+      return s == null ? 0 : Double.parseDouble(s);
+    } catch (NumberFormatException e) {
+      return 0;
+    }
+  }
+}

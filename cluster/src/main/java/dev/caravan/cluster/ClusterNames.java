@@ -1,0 +1,26 @@
+package dev.caravan.cluster;
+
+/** Names shared by every member: Hazelcast maps and member attributes. */
+public final class ClusterNames {
+  private ClusterNames() {}
+
+  /** IMap&lt;String model, Plan&gt;: the current plan of each model. */
+  public static final String PLANS = "caravan.plans";
+  /** IMap&lt;String sessionId, SessionPlacement&gt;: where every live session's KV cache lives. */
+  public static final String KV = "caravan.kv";
+  /** IMap&lt;String workerUuid, Long epoch&gt;: the newest plan epoch whose layers the worker has loaded. */
+  public static final String READY = "caravan.ready";
+  /** IMap&lt;String workerUuid, String state&gt;: "draining" once a worker was asked to leave. */
+  public static final String WORKER_STATE = "caravan.worker-state";
+
+  public static final String ATTR_ROLE = "caravan.role";
+  public static final String ATTR_GRPC = "caravan.grpc";
+  public static final String ATTR_MODEL = "caravan.model";
+  public static final String ATTR_MEMORY = "caravan.free-memory";
+  public static final String ATTR_CORES = "caravan.cores";
+  public static final String ATTR_SECONDS_PER_LAYER = "caravan.seconds-per-layer";
+
+  public static final String ROLE_COORDINATOR = "coordinator";
+  public static final String ROLE_WORKER = "worker";
+  public static final String STATE_DRAINING = "draining";
+}

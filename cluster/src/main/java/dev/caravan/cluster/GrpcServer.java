@@ -1,0 +1,106 @@
+package dev.caravan.cluster;
+
+import io.grpc.BindableService;
+import io.grpc.Server;
+import io.grpc.ServerBuilder;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerInterceptors;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.netty.NettyServerBuilder;
+import io.grpc.protobuf.services.HealthStatusManager;
+import io.grpc.protobuf.services.ProtoReflectionServiceV1;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Owns the lifecycle of one gRPC server: start, health ({@code grpc.health.v1}), server reflection, keepalive, graceful
+ * drain and stop. The services themselves are thin adapters handed in; the {@link ServerBuilder} is handed in too, so
+ * tests can choose the transport.
+ */
+public final class GrpcServer {
+  private static final Logger LOG = LoggerFactory.getLogger(GrpcServer.class);
+  /** Activation frames of large batches are big; logits of many sequences too. */
+  public static final int MAX_MESSAGE_BYTES = 256 << 20;
+
+  private final String name;
+  private final HealthStatusManager health = new HealthStatusManager();
+  private final Server server;
+
+  public GrpcServer(String name, ServerBuilder<?> builder, List<BindableService> services, List<ServerInterceptor> interceptors) {
+    this.name = name;
+    if (builder instanceof NettyServerBuilder netty) {
+      // keepalive: detect dead peers on idle streams; allow clients to ping us as often as every 10 s
+      netty.keepAliveTime(20, TimeUnit.SECONDS)
+          .keepAliveTimeout(10, TimeUnit.SECONDS)
+          .permitKeepAliveTime(5, TimeUnit.SECONDS)
+          .permitKeepAliveWithoutCalls(true)
+          .maxInboundMessageSize(MAX_MESSAGE_BYTES);
+    }
+    for (BindableService s : services) {
+      builder.addService(ServerInterceptors.intercept(s, interceptors));
+    }
+    builder.addService(health.getHealthService());
+    builder.addService(ProtoReflectionServiceV1.newInstance());
+    this.server = builder.build();
+  }
+
+  /** A server on {@code host:port} (port 0: any free port) over Netty. */
+  public static NettyServerBuilder netty(String host, int port) {
+    return NettyServerBuilder.forAddress(new java.net.InetSocketAddress(host, port));
+  }
+
+  public GrpcServer start() throws IOException {
+    server.start();
+    health.setStatus("", ServingStatus.SERVING);
+    LOG.info("{} gRPC server listening on port {}", name, port());
+    return this;
+  }
+
+  public int port() {
+    return server.getPort();
+  }
+
+  public HealthStatusManager health() {
+    return health;
+  }
+
+  /** Tells health checkers this server takes no new work (draining or not ready). */
+  public void setServing(boolean serving) {
+    health.setStatus("", serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+  }
+
+  /** Stops taking new calls, lets running calls finish within {@code grace}, then cancels what is left. */
+  public void drain(Duration grace) {
+    setServing(false);
+    server.shutdown();
+    try {
+      if (!server.awaitTermination(grace.toMillis(), TimeUnit.MILLISECONDS)) {
+        LOG.warn("{}: calls still running after {}; cancelling them", name, grace);
+        server.shutdownNow();
+        server.awaitTermination(5, TimeUnit.SECONDS);
+      }
+    } catch (InterruptedException e) {
+      server.shutdownNow();
+      Thread.currentThread().interrupt();
+    }
+    health.enterTerminalState();
+  }
+
+  public void stop() {
+    health.enterTerminalState();
+    server.shutdownNow();
+    try {
+      server.awaitTermination(5, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  public void awaitTermination() throws InterruptedException {
+    server.awaitTermination();
+  }
+}
