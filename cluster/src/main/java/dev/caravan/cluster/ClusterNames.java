@@ -16,6 +16,7 @@ public final class ClusterNames {
   public static final String ATTR_ROLE = "caravan.role";
   public static final String ATTR_GRPC = "caravan.grpc";
   public static final String ATTR_MODEL = "caravan.model";
+  public static final String ATTR_MODEL_FINGERPRINT = "caravan.model-fingerprint";
   public static final String ATTR_MEMORY = "caravan.free-memory";
   public static final String ATTR_CORES = "caravan.cores";
   public static final String ATTR_SECONDS_PER_LAYER = "caravan.seconds-per-layer";

@@ -1,0 +1,313 @@
+package dev.caravan.worker;
+
+import com.hazelcast.core.EntryEvent;
+import com.hazelcast.core.HazelcastInstance;
+import com.hazelcast.map.IMap;
+import com.hazelcast.map.listener.EntryAddedListener;
+import com.hazelcast.map.listener.EntryUpdatedListener;
+import dev.caravan.cluster.ClusterMember;
+import dev.caravan.cluster.ClusterNames;
+import dev.caravan.cluster.GrpcServer;
+import dev.caravan.cluster.MetricsServer;
+import dev.caravan.cluster.ModelIdentity;
+import dev.caravan.cluster.Plan;
+import dev.caravan.engine.gguf.GgufFile;
+import dev.caravan.engine.model.Batch;
+import dev.caravan.engine.model.KvCache;
+import dev.caravan.engine.model.LayerRange;
+import dev.caravan.engine.model.LlamaConfig;
+import dev.caravan.engine.model.LlamaModel;
+import dev.caravan.engine.tensor.Parallel;
+import dev.caravan.proto.v1.ActivationFrame;
+import dev.caravan.proto.v1.FrameAck;
+import dev.caravan.proto.v1.ReleaseRequest;
+import dev.caravan.proto.v1.ReleaseResponse;
+import dev.caravan.proto.v1.ShardStatusResponse;
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A shard worker process: joins the Hazelcast cluster, takes its layer range from the current plan, runs its stage on
+ * every frame and streams the result to the next stage (or the coordinator), keeps KV caches per session and frees
+ * them on release or idle expiry, and drains before it leaves.
+ *
+ * <p>Threads: gRPC threads only enqueue; one compute thread runs frames, releases and plan changes in order; one loader
+ * thread loads layers for a new plan so serving the old plan goes on meanwhile.
+ */
+public final class ShardWorker implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(ShardWorker.class);
+
+  /** Validated settings (see {@code WorkerCommand} for their meaning and defaults). */
+  public record Config(
+      Path model,
+      List<String> join,
+      String clusterName,
+      String host,
+      int grpcPort,
+      int hazelcastPort,
+      int metricsPort,
+      int threads,
+      long memoryLimitBytes,
+      Duration idleTimeout,
+      Duration drainTimeout) {}
+
+  private final Config config;
+  private final String modelId;
+  private final WorkerMetrics metrics = new WorkerMetrics();
+  private final Parallel parallel;
+  private final ExecutorService compute = Executors.newSingleThreadExecutor(r -> daemon(r, "caravan-compute"));
+  private final ExecutorService loader = Executors.newSingleThreadExecutor(r -> daemon(r, "caravan-loader"));
+  private final ScheduledExecutorService timers = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "caravan-timers"));
+  private final Downstream downstream;
+  private StageHost host;
+  private GrpcServer grpc;
+  private MetricsServer metricsServer;
+  private HazelcastInstance hz;
+  private String uuid;
+  private volatile boolean draining;
+
+  public ShardWorker(Config config) {
+    this.config = config;
+    this.modelId = ModelIdentity.id(config.model());
+    this.parallel = new Parallel(config.threads());
+    this.downstream = new Downstream(this::reportLost);
+  }
+
+  private static Thread daemon(Runnable r, String name) {
+    Thread t = new Thread(r, name);
+    t.setDaemon(true);
+    return t;
+  }
+
+  /** Validates the model, measures capacity, starts gRPC, metrics and the Hazelcast member. */
+  public ShardWorker start() throws IOException {
+    String fingerprint;
+    double secondsPerLayer;
+    try (GgufFile f = GgufFile.open(config.model())) {
+      LlamaConfig.from(f);
+      fingerprint = ModelIdentity.fingerprint(f);
+    }
+    secondsPerLayer = measureSecondsPerLayer();
+
+    grpc = new GrpcServer("shard-worker", GrpcServer.netty(config.host(), config.grpcPort()), List.of(new ShardService(this)), List.of()).start();
+    String address = config.host() + ":" + grpc.port();
+    host = new StageHost(config.model(), parallel, metrics, address);
+    metricsServer = MetricsServer.start(config.host(), config.metricsPort(), metrics.registry);
+
+    Map<String, String> attrs = new HashMap<>();
+    attrs.put(ClusterNames.ATTR_ROLE, ClusterNames.ROLE_WORKER);
+    attrs.put(ClusterNames.ATTR_GRPC, address);
+    attrs.put(ClusterNames.ATTR_MODEL, modelId);
+    attrs.put(ClusterNames.ATTR_MODEL_FINGERPRINT, fingerprint);
+    attrs.put(ClusterNames.ATTR_MEMORY, Long.toString(freeMemory()));
+    attrs.put(ClusterNames.ATTR_CORES, Integer.toString(config.threads()));
+    attrs.put(ClusterNames.ATTR_SECONDS_PER_LAYER, Double.toString(secondsPerLayer));
+    hz = ClusterMember.start(new ClusterMember.Options(config.clusterName(), config.host(), config.hazelcastPort(), true, config.join(), attrs));
+    uuid = hz.getCluster().getLocalMember().getUuid().toString();
+
+    // follow the plan: listeners hand off to the loader thread and never block Hazelcast's event threads
+    IMap<String, Plan> plans = hz.getMap(ClusterNames.PLANS);
+    plans.addEntryListener(new PlanListener(), modelId, true);
+    Plan current = plans.get(modelId);
+    if (current != null) {
+      loader.execute(() -> adopt(current));
+    }
+    timers.scheduleAtFixedRate(() -> compute.execute(() -> host.expireIdle(config.idleTimeout().toNanos())), 5, 5, TimeUnit.SECONDS);
+    LOG.info("worker {} serving {} (fingerprint {}) at {}, metrics on port {}, {} threads, {} s/layer measured", uuid, modelId, fingerprint, address, metricsServer.port(), config.threads(), String.format("%.6f", secondsPerLayer));
+    return this;
+  }
+
+  public String uuid() {
+    return uuid;
+  }
+
+  public int grpcPort() {
+    return grpc.port();
+  }
+
+  public int metricsPort() {
+    return metricsServer.port();
+  }
+
+  private long freeMemory() {
+    long free = Runtime.getRuntime().maxMemory();
+    if (ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {
+      free = os.getFreeMemorySize() + Runtime.getRuntime().maxMemory();
+    }
+    return config.memoryLimitBytes() > 0 ? Math.min(config.memoryLimitBytes(), free) : free;
+  }
+
+  /** Seconds to run one layer for one token: loads layer 0 alone and times decode steps after a warm-up. */
+  private double measureSecondsPerLayer() throws IOException {
+    try (LlamaModel probe = LlamaModel.open(config.model(), new LayerRange(0, 1), parallel, null)) {
+      KvCache cache = probe.stage().newCache(64);
+      Batch batch = new Batch(1);
+      float[] out = new float[probe.stage().outputSize(oneToken(batch, cache))];
+      long best = Long.MAX_VALUE;
+      for (int i = 0; i < 24; i++) {
+        if (cache.length() >= cache.capacity()) {
+          cache.truncate(0);
+        }
+        oneToken(batch, cache);
+        long t0 = System.nanoTime();
+        probe.stage().forward(batch, null, out);
+        best = Math.min(best, System.nanoTime() - t0);
+      }
+      return best / 1e9;
+    }
+  }
+
+  private static Batch oneToken(Batch batch, KvCache cache) {
+    batch.clear();
+    batch.add(1, cache.length(), cache, false);
+    return batch;
+  }
+
+  /** Loads our layers of {@code plan} (loader thread), then tells the cluster this epoch is ready. */
+  private void adopt(Plan plan) {
+    if (!plan.model().equals(modelId) || draining && plan.involves(uuid)) {
+      return;
+    }
+    try {
+      if (host.install(plan, uuid) != null) {
+        hz.<String, Long>getMap(ClusterNames.READY).put(uuid, plan.epoch());
+      }
+    } catch (IOException | RuntimeException e) {
+      LOG.error("cannot load my layers of {}", plan, e);
+    }
+  }
+
+  /** A frame from the previous hop: runs it on the compute thread, passes the result on, then acknowledges it. */
+  void accept(ActivationFrame frame, StreamObserver<FrameAck> acks) {
+    compute.execute(() -> {
+      ActivationFrame result = host.process(frame);
+      String error = "";
+      if (result.hasError()) {
+        error = result.getError().getMessage();
+        downstream.send(Downstream.Kind.SINK, frame.getReplyTo(), result);
+      } else {
+        String next = host.nextHop(frame.getPlanEpoch());
+        if (next != null) {
+          downstream.send(Downstream.Kind.STAGE, next, result);
+        } else {
+          downstream.send(Downstream.Kind.SINK, frame.getReplyTo(), result);
+        }
+      }
+      acks.onNext(FrameAck.newBuilder().setBatchId(frame.getBatchId()).setError(error).build());
+    });
+  }
+
+  /** A frame the next hop never acknowledged: tell the coordinator which stage was lost. */
+  private void reportLost(ActivationFrame frame, String reason) {
+    metrics.frameErrors.inc();
+    if (frame.hasError()) {
+      return;
+    }
+    String sink = frame.getReplyTo();
+    if (host.nextHop(frame.getPlanEpoch()) == null) {
+      LOG.warn("result of batch {} could not reach the coordinator at {}: {}", frame.getBatchId(), sink, reason);
+      return;
+    }
+    downstream.send(Downstream.Kind.SINK, sink, host.errorFrame(frame, Status.Code.UNAVAILABLE, "stage " + frame.getStage() + " lost: " + reason));
+  }
+
+  CompletableFuture<ReleaseResponse> release(ReleaseRequest r) {
+    return CompletableFuture.supplyAsync(() -> {
+      long[] freed = host.release(r.getSessionIdsList(), r.getPlanEpoch());
+      int retired = r.getRetireBelowEpoch() > 0 ? host.retireBelow(r.getRetireBelowEpoch()) : 0;
+      return ReleaseResponse.newBuilder().setSessionsReleased((int) freed[0] + retired).setKvBytesFreed(freed[1]).build();
+    }, compute);
+  }
+
+  CompletableFuture<ShardStatusResponse> status() {
+    return CompletableFuture.supplyAsync(() -> ShardStatusResponse.newBuilder().setWorkerUuid(uuid == null ? "" : uuid).addAllStages(host.status()).build(), compute);
+  }
+
+  /**
+   * Leaves gracefully: says so in the cluster (the coordinator plans without us), waits until no current plan uses us
+   * and our sessions are released (or the drain timeout passes), then stops.
+   */
+  public void drain() {
+    if (hz == null || draining) {
+      return;
+    }
+    draining = true;
+    LOG.info("draining: waiting up to {} for sessions to finish", config.drainTimeout());
+    grpc.setServing(false);
+    try {
+      hz.<String, String>getMap(ClusterNames.WORKER_STATE).put(uuid, ClusterNames.STATE_DRAINING);
+      long deadline = System.nanoTime() + config.drainTimeout().toNanos();
+      while (System.nanoTime() < deadline) {
+        Plan current = hz.<String, Plan>getMap(ClusterNames.PLANS).get(modelId);
+        int sessions = CompletableFuture.supplyAsync(() -> host.sessionCount(), compute).get(5, TimeUnit.SECONDS);
+        if ((current == null || !current.involves(uuid)) && sessions == 0) {
+          LOG.info("drained: no plan uses this worker and no session is held");
+          break;
+        }
+        Thread.sleep(200);
+      }
+    } catch (Exception e) {
+      LOG.warn("drain cut short: {}", e.toString());
+    }
+    close();
+  }
+
+  @Override
+  public void close() {
+    timers.shutdownNow();
+    if (hz != null) {
+      try {
+        hz.<String, String>getMap(ClusterNames.WORKER_STATE).delete(uuid);
+      } catch (RuntimeException ignored) {
+        // the cluster may be gone already
+      }
+      hz.shutdown();
+    }
+    if (grpc != null) {
+      grpc.drain(Duration.ofSeconds(2));
+    }
+    downstream.close();
+    compute.shutdownNow();
+    loader.shutdownNow();
+    if (metricsServer != null) {
+      metricsServer.close();
+    }
+    if (host != null) {
+      host.close();
+    }
+    parallel.close();
+  }
+
+  public void awaitTermination() throws InterruptedException {
+    grpc.awaitTermination();
+  }
+
+  /** Plan changes of our model, handed to the loader thread. */
+  private final class PlanListener implements EntryAddedListener<String, Plan>, EntryUpdatedListener<String, Plan> {
+    @Override
+    public void entryAdded(EntryEvent<String, Plan> event) {
+      Plan p = event.getValue();
+      loader.execute(() -> adopt(p));
+    }
+
+    @Override
+    public void entryUpdated(EntryEvent<String, Plan> event) {
+      Plan p = event.getValue();
+      loader.execute(() -> adopt(p));
+    }
+  }
+}

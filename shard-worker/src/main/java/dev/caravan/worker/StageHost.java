@@ -1,0 +1,342 @@
+package dev.caravan.worker;
+
+import dev.caravan.cluster.Activations;
+import dev.caravan.cluster.Plan;
+import dev.caravan.cluster.StageAssignment;
+import dev.caravan.engine.model.Batch;
+import dev.caravan.engine.model.KvCache;
+import dev.caravan.engine.model.LayerRange;
+import dev.caravan.engine.model.LlamaModel;
+import dev.caravan.engine.model.LlamaStage;
+import dev.caravan.engine.tensor.Parallel;
+import dev.caravan.proto.v1.ActivationFrame;
+import dev.caravan.proto.v1.SequenceChunk;
+import dev.caravan.proto.v1.SessionStatus;
+import dev.caravan.proto.v1.StageError;
+import dev.caravan.proto.v1.StageStatus;
+import io.grpc.Status;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The stages a worker runs — one per plan epoch it takes part in — and the KV cache of every session on them. The domain
+ * behind the Shard service: frames in, frames out. Every method that touches stages or caches runs on the worker's one
+ * compute thread (see {@link ShardWorker}), so nothing here needs locks beyond the published stage map.
+ */
+final class StageHost implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(StageHost.class);
+  /** Most tokens one frame may carry. */
+  static final int MAX_FRAME_TOKENS = 8192;
+
+  /** A session's cache on one stage, and when it was last used. */
+  static final class Session {
+    final KvCache cache;
+    long lastUsedNanos;
+
+    Session(KvCache cache, long now) {
+      this.cache = cache;
+      this.lastUsedNanos = now;
+    }
+  }
+
+  /** This worker's part of one plan. */
+  static final class Stage {
+    final long epoch;
+    final int index;
+    final int stageCount;
+    final LayerRange range;
+    final LlamaModel model;
+    final String nextAddress; // null on the last stage
+    final Map<String, Session> sessions = new HashMap<>();
+
+    Stage(long epoch, int index, int stageCount, LayerRange range, LlamaModel model, String nextAddress) {
+      this.epoch = epoch;
+      this.index = index;
+      this.stageCount = stageCount;
+      this.range = range;
+      this.model = model;
+      this.nextAddress = nextAddress;
+    }
+
+    LlamaStage compute() {
+      return model.stage();
+    }
+  }
+
+  private final Path modelPath;
+  private final Parallel parallel;
+  private final WorkerMetrics metrics;
+  private final String selfAddress;
+  private final Map<Long, Stage> stages = new ConcurrentHashMap<>();
+
+  StageHost(Path modelPath, Parallel parallel, WorkerMetrics metrics, String selfAddress) {
+    this.modelPath = modelPath;
+    this.parallel = parallel;
+    this.metrics = metrics;
+    this.selfAddress = selfAddress;
+  }
+
+  /** Loads this worker's layers of {@code plan} (reusing an open model of the same range). Returns the stage, or null if the plan does not involve us. */
+  synchronized Stage install(Plan plan, String selfUuid) throws IOException {
+    StageAssignment mine = plan.stageOf(selfUuid).orElse(null);
+    if (mine == null) {
+      return null;
+    }
+    Stage existing = stages.get(plan.epoch());
+    if (existing != null) {
+      return existing;
+    }
+    LlamaModel model = null;
+    for (Stage s : stages.values()) {
+      if (s.range.equals(mine.range())) {
+        model = s.model;
+      }
+    }
+    if (model == null) {
+      long t0 = System.nanoTime();
+      model = LlamaModel.open(modelPath, mine.range(), parallel, bytes -> {});
+      LOG.info("loaded layers {} of {} in {} ms", mine.range(), modelPath.getFileName(), (System.nanoTime() - t0) / 1_000_000);
+    }
+    String next = mine.index() + 1 < plan.stages().size() ? plan.stages().get(mine.index() + 1).grpcAddress() : null;
+    Stage stage = new Stage(plan.epoch(), mine.index(), plan.stages().size(), mine.range(), model, next);
+    stages.put(plan.epoch(), stage);
+    metrics.layers.set(mine.range().size());
+    LOG.info("serving stage {} of plan #{}: layers {}, next hop {}", mine.index(), plan.epoch(), mine.range(), next == null ? "coordinator" : next);
+    return stage;
+  }
+
+  /** Drops stages (and their caches) of epochs below {@code epoch}; closes models no remaining stage uses. */
+  synchronized int retireBelow(long epoch) {
+    int dropped = 0;
+    for (Iterator<Map.Entry<Long, Stage>> it = stages.entrySet().iterator(); it.hasNext(); ) {
+      Stage s = it.next().getValue();
+      if (s.epoch < epoch) {
+        it.remove();
+        dropped += s.sessions.size();
+        if (stages.values().stream().noneMatch(o -> o.model == s.model)) {
+          s.model.close();
+        }
+        LOG.info("retired stage {} of plan #{}", s.index, s.epoch);
+      }
+    }
+    updateGauges();
+    return dropped;
+  }
+
+  boolean holds(long epoch) {
+    return stages.containsKey(epoch);
+  }
+
+  /**
+   * Runs one frame through this worker's stage of the frame's plan.
+   *
+   * @return the frame for the next hop: activations for the next stage, logits for the coordinator, or an error frame
+   */
+  ActivationFrame process(ActivationFrame frame) {
+    Stage stage = stages.get(frame.getPlanEpoch());
+    try {
+      if (stage == null) {
+        throw Status.UNAVAILABLE.withDescription("worker " + selfAddress + " holds no stage of plan #" + frame.getPlanEpoch() + " (holds " + stages.keySet() + ")").asRuntimeException();
+      }
+      if (frame.getStage() != stage.index) {
+        throw Status.INVALID_ARGUMENT.withDescription("frame is for stage " + frame.getStage() + " but this worker runs stage " + stage.index + " of plan #" + stage.epoch).asRuntimeException();
+      }
+      return run(stage, frame);
+    } catch (RuntimeException e) {
+      metrics.frameErrors.inc();
+      Status s = Status.fromThrowable(e);
+      String message = s.getCode() == Status.Code.UNKNOWN ? String.valueOf(e.getMessage()) : s.getDescription();
+      if (s.getCode() == Status.Code.UNKNOWN) {
+        LOG.warn("frame {} failed on stage {}", frame.getBatchId(), frame.getStage(), e);
+      }
+      return errorFrame(frame, s.getCode() == Status.Code.UNKNOWN ? Status.Code.INTERNAL : s.getCode(), message);
+    }
+  }
+
+  ActivationFrame errorFrame(ActivationFrame frame, Status.Code code, String message) {
+    return ActivationFrame.newBuilder()
+        .setBatchId(frame.getBatchId())
+        .setPlanEpoch(frame.getPlanEpoch())
+        .setStage(frame.getStage())
+        .setReplyTo(frame.getReplyTo())
+        .setError(StageError.newBuilder().setStage(frame.getStage()).setWorkerAddress(selfAddress).setCode(code.name()).setMessage(message))
+        .build();
+  }
+
+  private ActivationFrame run(Stage stage, ActivationFrame frame) {
+    LlamaStage compute = stage.compute();
+    int dim = compute.config().dim();
+    long now = System.nanoTime();
+
+    // the batch: each session continues (or rewinds) its own cache
+    int n = 0;
+    for (SequenceChunk c : frame.getSequencesList()) {
+      if (c.getTokenCount() <= 0) {
+        throw Status.INVALID_ARGUMENT.withDescription("session " + c.getSessionId() + " has " + c.getTokenCount() + " tokens in frame " + frame.getBatchId()).asRuntimeException();
+      }
+      n += c.getTokenCount();
+    }
+    if (n == 0 || n > MAX_FRAME_TOKENS) {
+      throw Status.INVALID_ARGUMENT.withDescription("frame " + frame.getBatchId() + " carries " + n + " tokens; a frame holds 1 to " + MAX_FRAME_TOKENS).asRuntimeException();
+    }
+    Batch batch = new Batch(n);
+    for (SequenceChunk c : frame.getSequencesList()) {
+      Session session = stage.sessions.get(c.getSessionId());
+      if (session == null) {
+        if (c.getStartPosition() != 0) {
+          throw Status.FAILED_PRECONDITION.withDescription("session " + c.getSessionId() + " continues at position " + c.getStartPosition() + " but stage " + stage.index + " holds no cache for it (released or expired)").asRuntimeException();
+        }
+        session = new Session(compute.newCache(), now);
+        stage.sessions.put(c.getSessionId(), session);
+      }
+      KvCache cache = session.cache;
+      if (c.getStartPosition() < cache.length()) {
+        cache.truncate(c.getStartPosition());
+      } else if (c.getStartPosition() > cache.length()) {
+        throw Status.FAILED_PRECONDITION.withDescription("session " + c.getSessionId() + " continues at position " + c.getStartPosition() + " but stage " + stage.index + " holds only " + cache.length()).asRuntimeException();
+      }
+      if (c.getStartPosition() + c.getTokenCount() > cache.capacity()) {
+        throw Status.RESOURCE_EXHAUSTED.withDescription("session " + c.getSessionId() + " would grow to " + (c.getStartPosition() + c.getTokenCount()) + " positions, past the context length " + cache.capacity()).asRuntimeException();
+      }
+      session.lastUsedNanos = now;
+      if (compute.isFirst() && c.getTokenIdsCount() != c.getTokenCount()) {
+        throw Status.INVALID_ARGUMENT.withDescription("stage 0 needs token ids: session " + c.getSessionId() + " has " + c.getTokenIdsCount() + " ids for " + c.getTokenCount() + " tokens").asRuntimeException();
+      }
+      for (int i = 0; i < c.getTokenCount(); i++) {
+        batch.add(compute.isFirst() ? c.getTokenIds(i) : 0, c.getStartPosition() + i, cache, c.getLogits() && i == c.getTokenCount() - 1);
+      }
+    }
+
+    // the previous stage's hidden states
+    float[] hidden = null;
+    if (!compute.isFirst()) {
+      hidden = new float[n * dim];
+      try {
+        Activations.fromTensor(frame.getActivations(), n, dim, hidden);
+      } catch (IllegalArgumentException e) {
+        throw Status.INVALID_ARGUMENT.withDescription("frame " + frame.getBatchId() + ": " + e.getMessage()).asRuntimeException();
+      }
+      metrics.activationBytes.labelValues("in").inc(frame.getActivations().getData().size());
+    }
+
+    // this stage's layers
+    float[] out = new float[compute.outputSize(batch)];
+    long t0 = System.nanoTime();
+    try {
+      compute.forward(batch, hidden, out);
+    } catch (IllegalArgumentException e) {
+      throw Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException();
+    }
+    metrics.forwardSeconds.labelValues(Integer.toString(stage.index)).observe((System.nanoTime() - t0) / 1e9);
+    metrics.tokens.labelValues(Integer.toString(stage.index)).inc(n);
+    updateGauges();
+
+    // onward: hidden states to the next stage, or logits to the coordinator
+    int rows = compute.isLast() ? batch.logitsCount() : n;
+    int cols = compute.isLast() ? compute.config().vocabSize() : dim;
+    ActivationFrame.Builder next = ActivationFrame.newBuilder()
+        .setBatchId(frame.getBatchId())
+        .setPlanEpoch(frame.getPlanEpoch())
+        .setStage(frame.getStage() + 1)
+        .setReplyTo(frame.getReplyTo())
+        .setActivations(Activations.toTensor(out, rows, cols));
+    for (SequenceChunk c : frame.getSequencesList()) {
+      next.addSequences(c.toBuilder().clearTokenIds());
+    }
+    ActivationFrame result = next.build();
+    metrics.activationBytes.labelValues("out").inc(result.getActivations().getData().size());
+    return result;
+  }
+
+  /** The address the result of a frame of {@code epoch} goes to: the next stage, or null when this is the last. */
+  String nextHop(long epoch) {
+    Stage s = stages.get(epoch);
+    return s == null ? null : s.nextAddress;
+  }
+
+  /** Frees the caches of {@code sessionIds} in {@code epoch} (0: every epoch). Returns [sessions, bytes]. */
+  long[] release(List<String> sessionIds, long epoch) {
+    long count = 0;
+    long bytes = 0;
+    for (Stage s : stages.values()) {
+      if (epoch != 0 && s.epoch != epoch) {
+        continue;
+      }
+      for (String id : sessionIds) {
+        Session gone = s.sessions.remove(id);
+        if (gone != null) {
+          count++;
+          bytes += gone.cache.bytes();
+        }
+      }
+    }
+    updateGauges();
+    return new long[] {count, bytes};
+  }
+
+  /** Frees sessions idle for longer than {@code idleNanos}. */
+  int expireIdle(long idleNanos) {
+    long now = System.nanoTime();
+    int n = 0;
+    for (Stage s : stages.values()) {
+      for (Iterator<Map.Entry<String, Session>> it = s.sessions.entrySet().iterator(); it.hasNext(); ) {
+        Map.Entry<String, Session> e = it.next();
+        if (now - e.getValue().lastUsedNanos > idleNanos) {
+          it.remove();
+          n++;
+          LOG.info("expired idle session {} of plan #{}", e.getKey(), s.epoch);
+        }
+      }
+    }
+    if (n > 0) {
+      updateGauges();
+    }
+    return n;
+  }
+
+  int sessionCount() {
+    return stages.values().stream().mapToInt(s -> s.sessions.size()).sum();
+  }
+
+  List<StageStatus> status() {
+    List<StageStatus> out = new ArrayList<>();
+    for (Stage s : stages.values()) {
+      StageStatus.Builder b = StageStatus.newBuilder().setPlanEpoch(s.epoch).setStage(s.index).setLayerStart(s.range.start()).setLayerEnd(s.range.end());
+      s.sessions.forEach((id, sess) -> b.addSessions(SessionStatus.newBuilder().setSessionId(id).setTokens(sess.cache.length()).setKvBytes(sess.cache.bytes())));
+      out.add(b.build());
+    }
+    return out;
+  }
+
+  private void updateGauges() {
+    long sessions = 0;
+    long tokens = 0;
+    long bytes = 0;
+    for (Stage s : stages.values()) {
+      for (Session sess : s.sessions.values()) {
+        sessions++;
+        tokens += sess.cache.length();
+        bytes += sess.cache.bytes();
+      }
+    }
+    metrics.sessions.set(sessions);
+    metrics.kvTokens.set(tokens);
+    metrics.kvBytes.set(bytes);
+  }
+
+  @Override
+  public void close() {
+    for (Stage s : stages.values()) {
+      s.model.close();
+    }
+    stages.clear();
+  }
+}

@@ -1,0 +1,84 @@
+package dev.caravan.worker;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.Callable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+/** {@code caravan worker}: a shard worker process. */
+@Command(name = "worker", mixinStandardHelpOptions = true, sortOptions = false,
+    description = "Run a shard worker: join the cluster, take a layer range from the plan, serve it over gRPC.")
+public final class WorkerCommand implements Callable<Integer> {
+  private static final Logger LOG = LoggerFactory.getLogger(WorkerCommand.class);
+
+  @Spec CommandSpec spec;
+
+  @Option(names = "--model", required = true, paramLabel = "FILE", description = "GGUF model file (the same model as the coordinator's).")
+  Path model;
+
+  @Option(names = "--join", required = true, split = ",", paramLabel = "HOST:PORT", description = "Hazelcast address(es) of cluster members to join, e.g. the coordinator's 127.0.0.1:5701.")
+  List<String> join;
+
+  @Option(names = "--cluster-name", defaultValue = "caravan", description = "Cluster to join (default: ${DEFAULT-VALUE}).")
+  String clusterName;
+
+  @Option(names = "--host", defaultValue = "127.0.0.1", description = "Interface to bind and advertise (default: ${DEFAULT-VALUE}).")
+  String host;
+
+  @Option(names = "--grpc-port", defaultValue = "0", description = "gRPC port; 0 picks a free one (default: ${DEFAULT-VALUE}).")
+  int grpcPort;
+
+  @Option(names = "--hazelcast-port", defaultValue = "5702", description = "First Hazelcast port to try (default: ${DEFAULT-VALUE}).")
+  int hazelcastPort;
+
+  @Option(names = "--metrics-port", defaultValue = "0", description = "Prometheus metrics port; 0 picks a free one (default: ${DEFAULT-VALUE}).")
+  int metricsPort;
+
+  @Option(names = "--threads", description = "Compute threads (default: available cores, ${DEFAULT-VALUE}).")
+  int threads = Runtime.getRuntime().availableProcessors();
+
+  @Option(names = "--memory-limit", defaultValue = "0", paramLabel = "BYTES", description = "Memory to offer the plan for weights; 0 offers what is free (default: ${DEFAULT-VALUE}).")
+  long memoryLimit;
+
+  @Option(names = "--idle-timeout", defaultValue = "PT10M", description = "Free a session's KV cache after this long unused, ISO-8601 (default: ${DEFAULT-VALUE}).")
+  Duration idleTimeout;
+
+  @Option(names = "--drain-timeout", defaultValue = "PT30S", description = "On SIGTERM, wait this long for sessions to finish before leaving (default: ${DEFAULT-VALUE}).")
+  Duration drainTimeout;
+
+  @Override
+  public Integer call() throws Exception {
+    if (!Files.isRegularFile(model)) {
+      throw new ParameterException(spec.commandLine(), "--model: no such file: " + model);
+    }
+    check(threads >= 1 && threads <= 1024, "--threads must be between 1 and 1024");
+    for (int p : new int[] {grpcPort, metricsPort, hazelcastPort}) {
+      check(p >= 0 && p <= 65535, "ports must be between 0 and 65535");
+    }
+    check(!idleTimeout.isNegative() && !idleTimeout.isZero(), "--idle-timeout must be positive");
+    check(!drainTimeout.isNegative(), "--drain-timeout must not be negative");
+    for (String j : join) {
+      check(j.matches("[^:\\s]+:\\d{1,5}"), "--join: '" + j + "' is not HOST:PORT");
+    }
+    ShardWorker worker = new ShardWorker(new ShardWorker.Config(model, join, clusterName, host, grpcPort, hazelcastPort, metricsPort, threads, memoryLimit, idleTimeout, drainTimeout));
+    Runtime.getRuntime().addShutdownHook(new Thread(worker::drain, "caravan-drain"));
+    worker.start();
+    worker.awaitTermination();
+    LOG.info("worker stopped");
+    return 0;
+  }
+
+  private void check(boolean ok, String message) {
+    if (!ok) {
+      throw new ParameterException(spec.commandLine(), message);
+    }
+  }
+}
