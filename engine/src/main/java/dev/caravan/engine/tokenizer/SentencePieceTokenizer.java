@@ -1,0 +1,266 @@
+package dev.caravan.engine.tokenizer;
+
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * llama.cpp's SentencePiece tokenizer ({@code llm_tokenizer_spm}, {@code tokenizer.ggml.model = llama}).
+ *
+ * <p>Per raw text fragment: a space is put in front when the vocabulary adds a space prefix and the fragment starts the
+ * input or follows a special token; spaces become {@code ▁}; the text is split into code points; then, repeatedly, the
+ * adjacent pair whose concatenation is a token with the highest score is merged (ties: leftmost), using a priority
+ * queue of candidate pairs, O(n log n). Symbols that are not tokens at the end become byte tokens {@code <0xNN>} for
+ * each of their UTF-8 bytes (or the unknown token when the vocabulary has no byte tokens).
+ */
+public final class SentencePieceTokenizer extends AbstractTokenizer {
+  private static final char ESCAPED_SPACE = '▁';
+
+  private final Map<String, Integer> ids;
+  private final float[] scores;
+  /** byte value -> its byte token (or single-character token), or the unknown token. */
+  private final int[] byteTokens = new int[256];
+
+  SentencePieceTokenizer(Vocabulary vocab) {
+    super(vocab);
+    this.ids = vocab.idMap();
+    this.scores = vocab.scoreArray();
+    for (int b = 0; b < 256; b++) {
+      int id = vocab.id(String.format("<0x%02X>", b));
+      if (id == Vocabulary.NO_TOKEN && b < 0x80) {
+        // llama.cpp falls back to the byte as a one-character token
+        id = vocab.id(String.valueOf((char) b));
+      }
+      byteTokens[b] = id == Vocabulary.NO_TOKEN ? vocab.unknown() : id;
+    }
+  }
+
+  @Override
+  protected byte[] piece(int id) {
+    int attr = vocab.attributeArray()[id];
+    String text = vocab.tokenTexts()[id];
+    if ((attr & (TokenAttributes.UNKNOWN | TokenAttributes.CONTROL | TokenAttributes.USER_DEFINED)) != 0) {
+      return utf8(text);
+    }
+    if ((attr & TokenAttributes.NORMAL) != 0) {
+      return utf8(text.replace(ESCAPED_SPACE, ' '));
+    }
+    if ((attr & TokenAttributes.BYTE) != 0) {
+      return new byte[] {(byte) byteTokenValue(text)};
+    }
+    return new byte[0];
+  }
+
+  @Override
+  public int[] encode(String text, boolean addSpecial, boolean parseSpecial) {
+    IntList out = new IntList(text.length() / 3 + 4);
+    boolean isPrevSpecial = true; // the first text fragment gets the space prefix
+    if (addSpecial && vocab.addBos()) {
+      out.add(requireSpecial(vocab.bos(), "BOS"));
+    }
+    List<Fragment> fragments = partition(text, parseSpecial);
+    for (Fragment f : fragments) {
+      if (f.isText()) {
+        String raw = text.substring(f.start(), f.end());
+        String prefixed = vocab.addSpacePrefix() && isPrevSpecial ? " " + raw : raw;
+        tokenize(prefixed.replace(' ', ESCAPED_SPACE), out);
+        isPrevSpecial = false;
+      } else {
+        out.add(f.token());
+        isPrevSpecial = true;
+      }
+    }
+    if (addSpecial && vocab.addEos()) {
+      out.add(requireSpecial(vocab.eos(), "EOS"));
+    }
+    return out.toArray();
+  }
+
+  private int requireSpecial(int id, String what) {
+    if (id == Vocabulary.NO_TOKEN) {
+      throw new IllegalStateException(vocab.source() + ": the vocabulary adds " + what + " but has no " + what + " token");
+    }
+    return id;
+  }
+
+  /** The SentencePiece merge loop over one escaped text. */
+  private void tokenize(String text, IntList out) {
+    // symbols: one per code point, as a doubly linked list over [start, start + len) of the text
+    int n = text.codePointCount(0, text.length());
+    if (n == 0) {
+      return;
+    }
+    int[] start = new int[n];
+    int[] len = new int[n];
+    int[] prev = new int[n];
+    int[] next = new int[n];
+    for (int i = 0, pos = 0; i < n; i++) {
+      int cpLen = Character.charCount(text.codePointAt(pos));
+      start[i] = pos;
+      len[i] = cpLen;
+      prev[i] = i - 1;
+      next[i] = i + 1 < n ? i + 1 : -1;
+      pos += cpLen;
+    }
+
+    // seed the queue with every adjacent pair that forms a token
+    BigramQueue queue = new BigramQueue(n);
+    for (int i = 1; i < n; i++) {
+      tryAddBigram(text, start, len, i - 1, i, queue);
+    }
+
+    // merge the best pair while any is left; stale entries (a side already merged or grown) are skipped
+    while (!queue.isEmpty()) {
+      int left = queue.topLeft();
+      int right = queue.topRight();
+      int size = queue.topSize();
+      queue.pop();
+      if (len[left] == 0 || len[right] == 0 || len[left] + len[right] != size) {
+        continue;
+      }
+      len[left] += len[right];
+      len[right] = 0;
+      next[left] = next[right];
+      if (next[right] >= 0) {
+        prev[next[right]] = left;
+      }
+      tryAddBigram(text, start, len, prev[left], left, queue);
+      tryAddBigram(text, start, len, left, next[left], queue);
+    }
+
+    // emit: whole tokens, or byte fallback for what is not a token
+    for (int i = 0; i != -1; i = next[i]) {
+      String piece = text.substring(start[i], start[i] + len[i]);
+      Integer id = ids.get(piece);
+      if (id != null) {
+        out.add(id);
+      } else {
+        for (byte b : piece.getBytes(StandardCharsets.UTF_8)) {
+          int token = byteTokens[b & 0xFF];
+          if (token == Vocabulary.NO_TOKEN) {
+            throw new IllegalStateException(vocab.source() + ": cannot encode byte 0x" + Integer.toHexString(b & 0xFF) + ": the vocabulary has neither a byte token nor an unknown token");
+          }
+          out.add(token);
+        }
+      }
+    }
+  }
+
+  private void tryAddBigram(String text, int[] start, int[] len, int left, int right, BigramQueue queue) {
+    if (left == -1 || right == -1) {
+      return;
+    }
+    int size = len[left] + len[right];
+    Integer id = ids.get(text.substring(start[left], start[left] + size));
+    if (id == null) {
+      return;
+    }
+    queue.push(scores[id], left, right, size);
+  }
+
+  /**
+   * A binary max-heap of candidate merges in parallel arrays: highest score first, then lowest left index (llama.cpp's
+   * {@code llm_bigram_spm::comparator}).
+   */
+  private static final class BigramQueue {
+    private float[] score;
+    private int[] left;
+    private int[] right;
+    private int[] size;
+    private int count;
+
+    BigramQueue(int capacity) {
+      capacity = Math.max(capacity, 8);
+      score = new float[capacity];
+      left = new int[capacity];
+      right = new int[capacity];
+      size = new int[capacity];
+    }
+
+    boolean isEmpty() {
+      return count == 0;
+    }
+
+    int topLeft() {
+      return left[0];
+    }
+
+    int topRight() {
+      return right[0];
+    }
+
+    int topSize() {
+      return size[0];
+    }
+
+    /** Whether entry a comes out before entry b. */
+    private boolean before(int a, int b) {
+      return score[a] > score[b] || (score[a] == score[b] && left[a] < left[b]);
+    }
+
+    void push(float s, int l, int r, int sz) {
+      if (count == score.length) {
+        int cap = count * 2;
+        score = java.util.Arrays.copyOf(score, cap);
+        left = java.util.Arrays.copyOf(left, cap);
+        right = java.util.Arrays.copyOf(right, cap);
+        size = java.util.Arrays.copyOf(size, cap);
+      }
+      int i = count++;
+      set(i, s, l, r, sz);
+      // sift up
+      while (i > 0) {
+        int parent = (i - 1) >>> 1;
+        if (!before(i, parent)) {
+          break;
+        }
+        swap(i, parent);
+        i = parent;
+      }
+    }
+
+    void pop() {
+      count--;
+      if (count == 0) {
+        return;
+      }
+      set(0, score[count], left[count], right[count], size[count]);
+      // sift down
+      int i = 0;
+      while (true) {
+        int l = 2 * i + 1;
+        if (l >= count) {
+          break;
+        }
+        int best = l + 1 < count && before(l + 1, l) ? l + 1 : l;
+        if (!before(best, i)) {
+          break;
+        }
+        swap(i, best);
+        i = best;
+      }
+    }
+
+    private void set(int i, float s, int l, int r, int sz) {
+      score[i] = s;
+      left[i] = l;
+      right[i] = r;
+      size[i] = sz;
+    }
+
+    private void swap(int a, int b) {
+      float s = score[a];
+      score[a] = score[b];
+      score[b] = s;
+      int t = left[a];
+      left[a] = left[b];
+      left[b] = t;
+      t = right[a];
+      right[a] = right[b];
+      right[b] = t;
+      t = size[a];
+      size[a] = size[b];
+      size[b] = t;
+    }
+  }
+}
