@@ -1,0 +1,24 @@
+package dev.caravan.coordinator.pipeline;
+
+import dev.caravan.coordinator.scheduler.ScheduledBatch;
+import java.util.Collection;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * Runs scheduled batches through every layer of the model: in this process ({@link LocalExecutor}) or through the
+ * pipeline of shard workers ({@link PipelineExecutor}). Swappable: the scheduler and the serving loop do not know which.
+ */
+public interface BatchExecutor extends AutoCloseable {
+
+  /**
+   * Runs {@code batch}. Completes with the logits rows of the chunks that want them, in batch order ({@code
+   * batch.logitsRows()} x vocab), or exceptionally with a {@link StageFailure} naming what went wrong.
+   */
+  CompletableFuture<float[]> execute(ScheduledBatch batch);
+
+  /** Frees the KV caches of these sequences (cache keys) held under {@code epoch}. Fire and forget. */
+  void release(long epoch, Collection<String> cacheKeys);
+
+  @Override
+  default void close() {}
+}
