@@ -24,8 +24,9 @@ public final class ClusterMember {
    * @param port          Hazelcast port; with {@code autoIncrement} the next free one from there
    * @param join          host:port of members to join (each listed port by port)
    * @param attributes    member attributes (role, gRPC address, capacity)
+   * @param lite          a lite member holds no map partitions: workers are lite, so killing one never loses cluster state
    */
-  public record Options(String clusterName, String host, int port, boolean autoIncrement, List<String> join, Map<String, String> attributes) {}
+  public record Options(String clusterName, String host, int port, boolean autoIncrement, List<String> join, Map<String, String> attributes, boolean lite) {}
 
   public static Config config(Options o) {
     Config config = new Config();
@@ -51,6 +52,7 @@ public final class ClusterMember {
     join.getAutoDetectionConfig().setEnabled(false);
     join.getTcpIpConfig().setEnabled(true).setMembers(o.join().isEmpty() ? List.of(o.host() + ":" + o.port()) : o.join());
     o.attributes().forEach((k, v) -> config.getMemberAttributeConfig().setAttribute(k, v));
+    config.setLiteMember(o.lite());
     return config;
   }
 

@@ -116,7 +116,7 @@ public final class ShardWorker implements AutoCloseable {
     attrs.put(ClusterNames.ATTR_MEMORY, Long.toString(freeMemory()));
     attrs.put(ClusterNames.ATTR_CORES, Integer.toString(config.threads()));
     attrs.put(ClusterNames.ATTR_SECONDS_PER_LAYER, Double.toString(secondsPerLayer));
-    hz = ClusterMember.start(new ClusterMember.Options(config.clusterName(), config.host(), config.hazelcastPort(), true, config.join(), attrs));
+    hz = ClusterMember.start(new ClusterMember.Options(config.clusterName(), config.host(), config.hazelcastPort(), true, config.join(), attrs, true));
     uuid = hz.getCluster().getLocalMember().getUuid().toString();
 
     // follow the plan: listeners hand off to the loader thread and never block Hazelcast's event threads

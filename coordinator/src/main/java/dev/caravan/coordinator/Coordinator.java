@@ -1,0 +1,255 @@
+package dev.caravan.coordinator;
+
+import com.hazelcast.cluster.Member;
+import com.hazelcast.core.HazelcastInstance;
+import dev.caravan.cluster.ClusterMember;
+import dev.caravan.cluster.ClusterNames;
+import dev.caravan.cluster.GrpcServer;
+import dev.caravan.cluster.MetricsServer;
+import dev.caravan.cluster.ModelIdentity;
+import dev.caravan.cluster.Plan;
+import dev.caravan.cluster.SessionPlacement;
+import dev.caravan.cluster.StageAssignment;
+import dev.caravan.coordinator.pipeline.KvPlacements;
+import dev.caravan.coordinator.pipeline.PipelineExecutor;
+import dev.caravan.coordinator.pipeline.PlanManager;
+import dev.caravan.coordinator.scheduler.Scheduler;
+import dev.caravan.coordinator.scheduler.SchedulerConfig;
+import dev.caravan.coordinator.serving.ServingLoop;
+import dev.caravan.engine.gguf.GgufFile;
+import dev.caravan.engine.gguf.GgufTensorInfo;
+import dev.caravan.engine.model.LlamaConfig;
+import dev.caravan.engine.tokenizer.Tokenizer;
+import dev.caravan.proto.v1.ClusterStatusResponse;
+import dev.caravan.proto.v1.KvHolding;
+import dev.caravan.proto.v1.ListModelsResponse;
+import dev.caravan.proto.v1.ModelInfo;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The coordinator process: the cluster's front door. It holds the tokenizer (no weights), serves the public Inference
+ * API and the PipelineSink over one gRPC server, is a Hazelcast member that owns the cluster's maps, plans layers over
+ * the workers, and runs the serving loop that drives requests through the pipeline.
+ */
+public final class Coordinator implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(Coordinator.class);
+
+  /** Validated settings (see {@code CoordinatorCommand} for meanings and defaults). */
+  public record Config(
+      Path model,
+      String clusterName,
+      String host,
+      int grpcPort,
+      int hazelcastPort,
+      List<String> join,
+      int metricsPort,
+      SchedulerConfig scheduler,
+      Duration stepTimeout,
+      Duration sessionIdle,
+      Duration noPlanWait,
+      Duration drainTimeout) {}
+
+  private final Config config;
+  private final CoordinatorMetrics metrics = new CoordinatorMetrics();
+  private final ScheduledExecutorService timers = Executors.newScheduledThreadPool(1, r -> {
+    Thread t = new Thread(r, "caravan-timers");
+    t.setDaemon(true);
+    return t;
+  });
+  private String modelId;
+  private LlamaConfig modelConfig;
+  private String weightType;
+  private Tokenizer tokenizer;
+  private GrpcServer grpc;
+  private MetricsServer metricsServer;
+  private HazelcastInstance hz;
+  private PipelineExecutor executor;
+  private ServingLoop loop;
+  private PlanManager plans;
+  private KvPlacements placements;
+
+  public Coordinator(Config config) {
+    this.config = config;
+  }
+
+  public Coordinator start() throws IOException {
+    // the model: metadata and tokenizer only; the weights stay with the workers
+    String fingerprint;
+    long bytesPerLayer = 0;
+    try (GgufFile f = GgufFile.open(config.model())) {
+      modelConfig = LlamaConfig.from(f);
+      tokenizer = Tokenizer.fromGguf(f.metadata());
+      fingerprint = ModelIdentity.fingerprint(f);
+      for (GgufTensorInfo t : f.tensors()) {
+        if (t.name().startsWith("blk.0.")) {
+          bytesPerLayer += t.byteSize();
+        }
+      }
+      weightType = f.tensor("blk.0.attn_q.weight").map(t -> t.type().name()).orElse("?");
+    }
+    modelId = ModelIdentity.id(config.model());
+    RequestValidator validator = new RequestValidator(modelId, tokenizer, modelConfig.contextLength(), null);
+
+    // gRPC first (its port is the reply-to address), then the serving loop, then the cluster
+    executor = new PipelineExecutor(null, modelConfig.vocabSize(), config.stepTimeout(), timers);
+    Scheduler scheduler = new Scheduler(config.scheduler(), System::nanoTime);
+    // placements need Hazelcast; the loop reports through this indirection until the member is up
+    DeferredPlacements deferred = new DeferredPlacements();
+    loop = new ServingLoop(tokenizer, scheduler, executor, deferred, metrics, System::nanoTime, new ServingLoop.Settings(modelConfig.contextLength(), config.sessionIdle(), config.noPlanWait()));
+    InferenceService inference = new InferenceService(validator, tokenizer, loop, new View(), metrics);
+    grpc = new GrpcServer("coordinator", GrpcServer.netty(config.host(), config.grpcPort()), List.of(inference, new SinkService(executor)), List.of()).start();
+    String address = config.host() + ":" + grpc.port();
+    executor.setReplyTo(address);
+    metricsServer = MetricsServer.start(config.host(), config.metricsPort(), metrics.registry);
+
+    Map<String, String> attrs = new HashMap<>();
+    attrs.put(ClusterNames.ATTR_ROLE, ClusterNames.ROLE_COORDINATOR);
+    attrs.put(ClusterNames.ATTR_GRPC, address);
+    attrs.put(ClusterNames.ATTR_MODEL, modelId);
+    attrs.put(ClusterNames.ATTR_MODEL_FINGERPRINT, fingerprint);
+    hz = ClusterMember.start(new ClusterMember.Options(config.clusterName(), config.host(), config.hazelcastPort(), false, config.join(), attrs, false));
+    placements = new KvPlacements(hz, epoch -> executor.plans().get(epoch));
+    deferred.target = placements;
+    loop.start();
+    plans = new PlanManager(hz, modelId, fingerprint, modelConfig.layers(), bytesPerLayer, executor, loop, placements, metrics, timers).start();
+    LOG.info("coordinator for {} ({} layers, {}) at {}, Hazelcast {}:{}, metrics on port {}", modelId, modelConfig.layers(), weightType, address, config.host(), hz.getCluster().getLocalMember().getAddress().getPort(), metricsServer.port());
+    return this;
+  }
+
+  public int grpcPort() {
+    return grpc.port();
+  }
+
+  public int metricsPort() {
+    return metricsServer.port();
+  }
+
+  public int hazelcastPort() {
+    return hz.getCluster().getLocalMember().getAddress().getPort();
+  }
+
+  /** Stops taking requests, lets running ones finish (up to the drain timeout), then stops. */
+  public void drain() {
+    if (grpc == null) {
+      return;
+    }
+    LOG.info("draining: up to {} for running requests", config.drainTimeout());
+    grpc.setServing(false);
+    loop.drain(config.drainTimeout());
+    close();
+  }
+
+  @Override
+  public void close() {
+    if (grpc != null) {
+      grpc.drain(Duration.ofSeconds(1));
+    }
+    if (plans != null) {
+      plans.close();
+    }
+    if (loop != null) {
+      loop.close();
+    }
+    if (executor != null) {
+      executor.close();
+    }
+    if (hz != null) {
+      hz.shutdown();
+    }
+    if (metricsServer != null) {
+      metricsServer.close();
+    }
+    timers.shutdownNow();
+  }
+
+  public void awaitTermination() throws InterruptedException {
+    grpc.awaitTermination();
+  }
+
+  /** Reports to the real placements once Hazelcast is up. */
+  private static final class DeferredPlacements implements dev.caravan.coordinator.serving.KvPlacementSink {
+    volatile dev.caravan.coordinator.serving.KvPlacementSink target = NONE;
+
+    @Override
+    public void update(String key, long epoch, int tokens) {
+      target.update(key, epoch, tokens);
+    }
+
+    @Override
+    public void remove(String key) {
+      target.remove(key);
+    }
+  }
+
+  /** ListModels and ClusterStatus. */
+  private final class View implements InferenceService.ClusterView {
+    @Override
+    public ListModelsResponse models() {
+      Plan serving = plans == null ? null : plans.serving();
+      return ListModelsResponse.newBuilder()
+          .addModels(ModelInfo.newBuilder()
+              .setId(modelId)
+              .setArchitecture("llama")
+              .setLayers(modelConfig.layers())
+              .setEmbeddingLength(modelConfig.dim())
+              .setVocabSize(modelConfig.vocabSize())
+              .setContextLength(modelConfig.contextLength())
+              .setWeightType(weightType)
+              .setReady(serving != null))
+          .build();
+    }
+
+    @Override
+    public ClusterStatusResponse status() {
+      ClusterStatusResponse.Builder b = ClusterStatusResponse.newBuilder();
+      if (hz == null) {
+        return b.build();
+      }
+      for (Member m : hz.getCluster().getMembers()) {
+        String uuid = m.getUuid().toString();
+        var capacity = ClusterMember.capacity(m);
+        String role = m.getAttribute(ClusterNames.ATTR_ROLE);
+        b.addMembers(dev.caravan.proto.v1.Member.newBuilder()
+            .setUuid(uuid)
+            .setRole(role == null ? "unknown" : role)
+            .setGrpcAddress(String.valueOf(m.getAttribute(ClusterNames.ATTR_GRPC)))
+            .setFreeMemoryBytes(capacity.freeMemoryBytes())
+            .setCores(capacity.cores())
+            .setSecondsPerLayer(capacity.secondsPerLayer())
+            .setState(plans.isDraining(uuid) ? "draining" : plans.serving() != null && plans.serving().involves(uuid) || ClusterNames.ROLE_COORDINATOR.equals(role) ? "serving" : "joining"));
+      }
+      Plan latest = plans.latest();
+      if (latest != null) {
+        dev.caravan.proto.v1.Plan.Builder pb = dev.caravan.proto.v1.Plan.newBuilder().setEpoch(latest.epoch()).setModel(latest.model()).setReady(latest == plans.serving());
+        for (StageAssignment s : latest.stages()) {
+          pb.addStages(dev.caravan.proto.v1.Stage.newBuilder().setIndex(s.index()).setWorkerUuid(s.workerUuid()).setGrpcAddress(s.grpcAddress()).setLayerStart(s.layerStart()).setLayerEnd(s.layerEnd()));
+        }
+        b.setPlan(pb);
+      }
+      for (SessionPlacement p : placements.snapshot()) {
+        var sp = dev.caravan.proto.v1.SessionPlacement.newBuilder().setSessionId(p.sessionId()).setPlanEpoch(p.planEpoch());
+        for (var h : p.holdings()) {
+          sp.addHoldings(KvHolding.newBuilder().setWorkerUuid(h.workerUuid()).setLayerStart(h.layerStart()).setLayerEnd(h.layerEnd()).setTokens(h.tokens()));
+        }
+        b.addKvPlacement(sp);
+      }
+      try {
+        int[] load = loop.load().get(2, TimeUnit.SECONDS);
+        b.setRunningRequests(load[0]).setWaitingRequests(load[1]);
+      } catch (Exception e) {
+        // the loop is busy or stopping: leave the counts out
+      }
+      return b.build();
+    }
+  }
+}

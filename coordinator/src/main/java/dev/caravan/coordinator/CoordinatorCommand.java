@@ -1,0 +1,90 @@
+package dev.caravan.coordinator;
+
+import dev.caravan.coordinator.scheduler.SchedulerConfig;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+/** {@code caravan coordinator}: the cluster's front door. */
+@Command(name = "coordinator", mixinStandardHelpOptions = true, sortOptions = false,
+    description = "Run the coordinator: public gRPC API, tokenizer, sampling, layer plan and scheduler, as a Hazelcast member workers join.")
+public final class CoordinatorCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+
+  @Option(names = "--model", required = true, paramLabel = "FILE", description = "GGUF model file (its metadata and tokenizer; workers hold the weights).")
+  Path model;
+
+  @Option(names = "--cluster-name", defaultValue = "caravan", description = "Cluster name; members join only their own (default: ${DEFAULT-VALUE}).")
+  String clusterName;
+
+  @Option(names = "--host", defaultValue = "127.0.0.1", description = "Interface to bind and advertise (default: ${DEFAULT-VALUE}).")
+  String host;
+
+  @Option(names = "--grpc-port", defaultValue = "7070", description = "Public gRPC port (default: ${DEFAULT-VALUE}).")
+  int grpcPort;
+
+  @Option(names = "--hazelcast-port", defaultValue = "5701", description = "Hazelcast port workers join (default: ${DEFAULT-VALUE}).")
+  int hazelcastPort;
+
+  @Option(names = "--join", split = ",", paramLabel = "HOST:PORT", description = "Other members to join (default: none; this coordinator starts the cluster).")
+  List<String> join = List.of();
+
+  @Option(names = "--metrics-port", defaultValue = "9400", description = "Prometheus metrics port; 0 picks a free one (default: ${DEFAULT-VALUE}).")
+  int metricsPort;
+
+  @Option(names = "--max-running", defaultValue = "16", description = "Requests generating at once (default: ${DEFAULT-VALUE}).")
+  int maxRunning;
+
+  @Option(names = "--max-waiting", defaultValue = "256", description = "Requests queued beyond those; more are refused with RESOURCE_EXHAUSTED (default: ${DEFAULT-VALUE}).")
+  int maxWaiting;
+
+  @Option(names = "--max-batch-tokens", defaultValue = "256", description = "Tokens per pipeline batch (decode tokens first, then prompt chunks) (default: ${DEFAULT-VALUE}).")
+  int maxBatchTokens;
+
+  @Option(names = "--step-timeout", defaultValue = "PT30S", description = "A batch with no answer from the pipeline for this long fails as UNAVAILABLE (default: ${DEFAULT-VALUE}).")
+  Duration stepTimeout;
+
+  @Option(names = "--session-idle", defaultValue = "PT10M", description = "Free a session's KV cache after this long unused (default: ${DEFAULT-VALUE}).")
+  Duration sessionIdle;
+
+  @Option(names = "--no-plan-wait", defaultValue = "PT10S", description = "How long a request waits for workers before failing with UNAVAILABLE (default: ${DEFAULT-VALUE}).")
+  Duration noPlanWait;
+
+  @Option(names = "--drain-timeout", defaultValue = "PT30S", description = "On SIGTERM, let running requests finish for this long (default: ${DEFAULT-VALUE}).")
+  Duration drainTimeout;
+
+  @Override
+  public Integer call() throws Exception {
+    if (!Files.isRegularFile(model)) {
+      throw new ParameterException(spec.commandLine(), "--model: no such file: " + model);
+    }
+    for (int p : new int[] {grpcPort, metricsPort, hazelcastPort}) {
+      check(p >= 0 && p <= 65535, "ports must be between 0 and 65535");
+    }
+    check(maxRunning >= 1 && maxWaiting >= 0 && maxBatchTokens >= 1, "--max-running and --max-batch-tokens must be positive, --max-waiting not negative");
+    for (Duration d : new Duration[] {stepTimeout, sessionIdle, noPlanWait}) {
+      check(!d.isNegative() && !d.isZero(), "durations must be positive");
+    }
+    for (String j : join) {
+      check(j.matches("[^:\\s]+:\\d{1,5}"), "--join: '" + j + "' is not HOST:PORT");
+    }
+    Coordinator c = new Coordinator(new Coordinator.Config(model, clusterName, host, grpcPort, hazelcastPort, join, metricsPort, new SchedulerConfig(maxRunning, maxWaiting, maxBatchTokens, 1), stepTimeout, sessionIdle, noPlanWait, drainTimeout));
+    Runtime.getRuntime().addShutdownHook(new Thread(c::drain, "caravan-drain"));
+    c.start();
+    c.awaitTermination();
+    return 0;
+  }
+
+  private void check(boolean ok, String message) {
+    if (!ok) {
+      throw new ParameterException(spec.commandLine(), message);
+    }
+  }
+}

@@ -1,0 +1,139 @@
+package dev.caravan.coordinator;
+
+import dev.caravan.coordinator.serving.GenerationRequest;
+import dev.caravan.engine.sampling.SamplingParams;
+import dev.caravan.engine.tokenizer.Tokenizer;
+import dev.caravan.proto.v1.GenerateRequest;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.regex.Pattern;
+
+/** Turns a public GenerateRequest into a validated domain request, or an INVALID_ARGUMENT / NOT_FOUND naming the problem. */
+final class RequestValidator {
+  /** Largest prompt text accepted before tokenizing (the context bounds it further). */
+  static final int MAX_PROMPT_CHARS = 4 << 20;
+  static final int MAX_STOP_STRINGS = 16;
+  static final int MAX_STOP_CHARS = 256;
+  private static final Pattern SESSION_ID = Pattern.compile("[A-Za-z0-9._:-]{1,128}");
+
+  private final String modelId;
+  private final Tokenizer tokenizer;
+  private final int contextLength;
+  private final ChatRenderer chat;
+
+  /** Renders a user message through the model's chat template. */
+  interface ChatRenderer {
+    String render(String userMessage);
+  }
+
+  RequestValidator(String modelId, Tokenizer tokenizer, int contextLength, ChatRenderer chat) {
+    this.modelId = modelId;
+    this.tokenizer = tokenizer;
+    this.contextLength = contextLength;
+    this.chat = chat;
+  }
+
+  void checkModel(String model) {
+    if (!model.isEmpty() && !model.equals(modelId)) {
+      throw Status.NOT_FOUND.withDescription("unknown model '" + model + "'; this cluster serves '" + modelId + "'").asRuntimeException();
+    }
+  }
+
+  GenerationRequest validate(GenerateRequest r, long deadlineNanos) {
+    checkModel(r.getModel());
+    int[] prompt = switch (r.getInputCase()) {
+      case PROMPT -> {
+        String text = r.getPrompt();
+        if (text.isEmpty()) {
+          throw invalid("prompt is empty");
+        }
+        if (text.length() > MAX_PROMPT_CHARS) {
+          throw invalid("prompt of " + text.length() + " characters is larger than the " + MAX_PROMPT_CHARS + " accepted");
+        }
+        if (r.getChat()) {
+          if (chat == null) {
+            throw Status.FAILED_PRECONDITION.withDescription("model '" + modelId + "' has no chat template; send a plain prompt").asRuntimeException();
+          }
+          yield tokenizer.encode(chat.render(text), true, true);
+        }
+        yield tokenizer.encode(text, true, false);
+      }
+      case PROMPT_IDS -> {
+        List<Integer> ids = r.getPromptIds().getIdsList();
+        if (ids.isEmpty()) {
+          throw invalid("prompt_ids is empty");
+        }
+        if (ids.size() > contextLength) {
+          throw invalid("prompt of " + ids.size() + " tokens does not fit the context length " + contextLength);
+        }
+        int[] out = new int[ids.size()];
+        for (int i = 0; i < out.length; i++) {
+          int id = ids.get(i);
+          if (id < 0 || id >= tokenizer.vocabSize()) {
+            throw invalid("prompt_ids[" + i + "] = " + id + " is outside the vocabulary [0, " + tokenizer.vocabSize() + ")");
+          }
+          out[i] = id;
+        }
+        yield out;
+      }
+      case INPUT_NOT_SET -> throw invalid("no prompt: set prompt or prompt_ids");
+    };
+    if (prompt.length == 0) {
+      throw invalid("prompt tokenizes to no tokens");
+    }
+    if (prompt.length >= contextLength) {
+      throw invalid("prompt of " + prompt.length + " tokens does not fit the context length " + contextLength + " (at least one position must be left to generate)");
+    }
+    if (r.getMaxTokens() <= 0) {
+      throw invalid("max_tokens must be positive, not " + r.getMaxTokens());
+    }
+    if (r.getStopCount() > MAX_STOP_STRINGS) {
+      throw invalid("at most " + MAX_STOP_STRINGS + " stop strings, not " + r.getStopCount());
+    }
+    for (String s : r.getStopList()) {
+      if (s.isEmpty() || s.length() > MAX_STOP_CHARS) {
+        throw invalid("stop strings must have 1 to " + MAX_STOP_CHARS + " characters");
+      }
+    }
+    String session = r.getSessionId().isEmpty() ? null : r.getSessionId();
+    if (session != null && !SESSION_ID.matcher(session).matches()) {
+      throw invalid("session_id must be 1 to 128 characters of [A-Za-z0-9._:-]");
+    }
+    return new GenerationRequest(prompt, sampling(r.getSampling()), r.getMaxTokens(), List.copyOf(r.getStopList()), session, r.getIgnoreEos(), deadlineNanos);
+  }
+
+  static SamplingParams sampling(dev.caravan.proto.v1.SamplingParams p) {
+    float temperature = p.hasTemperature() ? p.getTemperature() : 0.8f;
+    int topK = p.hasTopK() ? p.getTopK() : 40;
+    float topP = p.hasTopP() ? p.getTopP() : 0.95f;
+    float minP = p.hasMinP() ? p.getMinP() : 0.05f;
+    float repeatPenalty = p.hasRepeatPenalty() ? p.getRepeatPenalty() : 1.0f;
+    int repeatLastN = p.hasRepeatLastN() ? p.getRepeatLastN() : 64;
+    long seed = p.hasSeed() ? p.getSeed() : ThreadLocalRandom.current().nextLong();
+    if (!(temperature >= 0) || Float.isInfinite(temperature)) {
+      throw invalid("sampling.temperature must be a number >= 0, not " + temperature);
+    }
+    if (topK < 0) {
+      throw invalid("sampling.top_k must be >= 0, not " + topK);
+    }
+    if (!(topP > 0 && topP <= 1)) {
+      throw invalid("sampling.top_p must be in (0, 1], not " + topP);
+    }
+    if (!(minP >= 0 && minP <= 1)) {
+      throw invalid("sampling.min_p must be in [0, 1], not " + minP);
+    }
+    if (!(repeatPenalty > 0) || Float.isInfinite(repeatPenalty)) {
+      throw invalid("sampling.repeat_penalty must be > 0, not " + repeatPenalty);
+    }
+    if (repeatLastN < 0) {
+      throw invalid("sampling.repeat_last_n must be >= 0, not " + repeatLastN);
+    }
+    return SamplingMapping.of(temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed);
+  }
+
+  static StatusRuntimeException invalid(String message) {
+    return Status.INVALID_ARGUMENT.withDescription(message).asRuntimeException();
+  }
+}

@@ -1,0 +1,58 @@
+package dev.caravan.coordinator.pipeline;
+
+import com.hazelcast.core.HazelcastInstance;
+import com.hazelcast.map.IMap;
+import com.hazelcast.query.Predicate;
+import dev.caravan.cluster.ClusterNames;
+import dev.caravan.cluster.Plan;
+import dev.caravan.cluster.SessionPlacement;
+import dev.caravan.coordinator.serving.KvPlacementSink;
+import java.util.Collection;
+import java.util.Map;
+import java.util.function.LongFunction;
+
+/**
+ * KV-cache placement in Hazelcast ({@link ClusterNames#KV}): for every live sequence, which worker holds its cache for
+ * which layers and how many positions. Updates are asynchronous entry processors — atomic per key, never blocking the
+ * serving loop; removal is asynchronous too (same key, same caller thread: applied in order).
+ */
+public final class KvPlacements implements KvPlacementSink {
+  private final IMap<String, SessionPlacement> map;
+  private final LongFunction<Plan> plans;
+
+  /** @param plans the plan of an epoch, or null when it is unknown */
+  public KvPlacements(HazelcastInstance hz, LongFunction<Plan> plans) {
+    this.map = hz.getMap(ClusterNames.KV);
+    this.plans = plans;
+  }
+
+  @Override
+  public void update(String key, long epoch, int tokens) {
+    Plan plan = plans.apply(epoch);
+    if (plan != null) {
+      map.submitToKey(key, new SessionPlacement.Update(SessionPlacement.on(key, plan, tokens, System.currentTimeMillis())));
+    }
+  }
+
+  @Override
+  public void remove(String key) {
+    map.removeAsync(key);
+  }
+
+  /** Removes every record that involves {@code workerUuid} (it left the cluster; those caches are gone). */
+  public void removeWorker(String workerUuid) {
+    map.removeAll(involving(workerUuid));
+  }
+
+  private static Predicate<String, SessionPlacement> involving(String workerUuid) {
+    return (Predicate<String, SessionPlacement>) entry -> entry.getValue() != null && entry.getValue().involves(workerUuid);
+  }
+
+  public Collection<SessionPlacement> snapshot() {
+    return map.values();
+  }
+
+  public Map<String, SessionPlacement> asMap() {
+    return Map.copyOf(map);
+  }
+}
