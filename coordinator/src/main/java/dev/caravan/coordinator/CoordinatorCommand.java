@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -60,8 +61,14 @@ public final class CoordinatorCommand implements Callable<Integer> {
   @Option(names = "--drain-timeout", defaultValue = "PT30S", description = "On SIGTERM, let running requests finish for this long (default: ${DEFAULT-VALUE}).")
   Duration drainTimeout;
 
+  @Option(names = "--exit-with-parent", hidden = true, description = "Exit when stdin closes (the parent process died).")
+  boolean exitWithParent;
+
   @Override
   public Integer call() throws Exception {
+    if (exitWithParent) {
+      dev.caravan.cluster.ParentWatch.exitWhenStdinCloses();
+    }
     if (!Files.isRegularFile(model)) {
       throw new ParameterException(spec.commandLine(), "--model: no such file: " + model);
     }
@@ -80,6 +87,11 @@ public final class CoordinatorCommand implements Callable<Integer> {
     c.start();
     c.awaitTermination();
     return 0;
+  }
+
+  /** Runs this command alone (tests start processes this way; bin/caravan goes through the launcher). */
+  public static void main(String[] args) {
+    System.exit(new CommandLine(new CoordinatorCommand()).execute(args));
   }
 
   private void check(boolean ok, String message) {

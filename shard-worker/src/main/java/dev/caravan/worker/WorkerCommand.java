@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -54,8 +55,14 @@ public final class WorkerCommand implements Callable<Integer> {
   @Option(names = "--drain-timeout", defaultValue = "PT30S", description = "On SIGTERM, wait this long for sessions to finish before leaving (default: ${DEFAULT-VALUE}).")
   Duration drainTimeout;
 
+  @Option(names = "--exit-with-parent", hidden = true, description = "Exit when stdin closes (the parent process died).")
+  boolean exitWithParent;
+
   @Override
   public Integer call() throws Exception {
+    if (exitWithParent) {
+      dev.caravan.cluster.ParentWatch.exitWhenStdinCloses();
+    }
     if (!Files.isRegularFile(model)) {
       throw new ParameterException(spec.commandLine(), "--model: no such file: " + model);
     }
@@ -74,6 +81,11 @@ public final class WorkerCommand implements Callable<Integer> {
     worker.awaitTermination();
     LOG.info("worker stopped");
     return 0;
+  }
+
+  /** Runs this command alone (tests start processes this way; bin/caravan goes through the launcher). */
+  public static void main(String[] args) {
+    System.exit(new CommandLine(new WorkerCommand()).execute(args));
   }
 
   private void check(boolean ok, String message) {

@@ -1,0 +1,237 @@
+package dev.caravan.cluster.testing;
+
+import dev.caravan.cluster.Channels;
+import dev.caravan.proto.v1.ClusterStatusRequest;
+import dev.caravan.proto.v1.ClusterStatusResponse;
+import dev.caravan.proto.v1.InferenceGrpc;
+import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+
+/**
+ * A real Caravan cluster for integration tests: a coordinator and shard workers, each its own JVM started from the test
+ * classpath, on loopback ports, in a cluster of its own. Every process is stopped by {@link #close()} (SIGTERM, then
+ * SIGKILL) and also dies with the test JVM (its stdin closes). Logs go to {@code target/it-logs/<name>/}.
+ */
+public final class LocalCluster implements AutoCloseable {
+  private static final String COORDINATOR_MAIN = "dev.caravan.coordinator.CoordinatorCommand";
+  private static final String WORKER_MAIN = "dev.caravan.worker.WorkerCommand";
+
+  /** One child JVM. */
+  public static final class Node {
+    final String name;
+    final Process process;
+    final Path log;
+
+    Node(String name, Process process, Path log) {
+      this.name = name;
+      this.process = process;
+      this.log = log;
+    }
+
+    public String name() {
+      return name;
+    }
+
+    public long pid() {
+      return process.pid();
+    }
+
+    public boolean alive() {
+      return process.isAlive();
+    }
+
+    public Path log() {
+      return log;
+    }
+
+    public String logText() {
+      try {
+        return Files.readString(log);
+      } catch (IOException e) {
+        return "";
+      }
+    }
+
+    /** SIGKILL: the worker vanishes without a word. */
+    public void kill() {
+      process.destroyForcibly();
+      waitFor(process, 10);
+    }
+
+    /** SIGTERM: the process drains and leaves. */
+    public void terminate() {
+      process.destroy();
+    }
+
+    public boolean awaitExit(Duration d) throws InterruptedException {
+      return process.waitFor(d.toMillis(), TimeUnit.MILLISECONDS);
+    }
+  }
+
+  private final Path model;
+  private final Path logDir;
+  private final String clusterName = "it-" + UUID.randomUUID();
+  private final int grpcPort;
+  private final int metricsPort;
+  private final int hazelcastPort;
+  private final List<Node> nodes = new ArrayList<>();
+  private Node coordinator;
+  private ManagedChannel channel;
+  private int workerCount;
+
+  private LocalCluster(Path model, String name) throws IOException {
+    this.model = model;
+    this.logDir = Path.of("target", "it-logs", name + "-" + System.currentTimeMillis()).toAbsolutePath();
+    Files.createDirectories(logDir);
+    this.grpcPort = freePort();
+    this.metricsPort = freePort();
+    this.hazelcastPort = freePort();
+  }
+
+  /** A coordinator (with extra arguments) and no workers yet. */
+  public static LocalCluster start(Path model, String name, String... coordinatorArgs) throws IOException {
+    LocalCluster c = new LocalCluster(model, name);
+    try {
+      List<String> args = new ArrayList<>(List.of("--model", model.toString(), "--cluster-name", c.clusterName, "--grpc-port", Integer.toString(c.grpcPort), "--metrics-port", Integer.toString(c.metricsPort), "--hazelcast-port", Integer.toString(c.hazelcastPort), "--drain-timeout", "PT5S"));
+      args.addAll(List.of(coordinatorArgs));
+      c.coordinator = c.launch("coordinator", COORDINATOR_MAIN, args);
+      c.channel = Channels.forAddress(c.target());
+      return c;
+    } catch (IOException | RuntimeException e) {
+      c.close();
+      throw e;
+    }
+  }
+
+  /** Starts a worker (with extra arguments, e.g. --memory-limit). */
+  public Node addWorker(String... workerArgs) throws IOException {
+    List<String> args = new ArrayList<>(List.of("--model", model.toString(), "--cluster-name", clusterName, "--join", "127.0.0.1:" + hazelcastPort, "--hazelcast-port", Integer.toString(freePort()), "--threads", "1", "--drain-timeout", "PT10S"));
+    args.addAll(List.of(workerArgs));
+    return launch("worker-" + (++workerCount), WORKER_MAIN, args);
+  }
+
+  private Node launch(String name, String main, List<String> args) throws IOException {
+    Path java = Path.of(System.getProperty("java.home"), "bin", "java");
+    List<String> cmd = new ArrayList<>(List.of(java.toString(),
+        "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow",
+        "--add-modules", "java.se", "--add-exports", "java.base/jdk.internal.ref=ALL-UNNAMED",
+        "--add-opens", "java.base/java.lang=ALL-UNNAMED", "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED",
+        "--add-opens", "java.management/sun.management=ALL-UNNAMED", "--add-opens", "jdk.management/com.sun.management.internal=ALL-UNNAMED",
+        "-Xmx384m", "-XX:+UseSerialGC", "-Xss2m", "-XX:CICompilerCount=2",
+        "-Dhazelcast.phone.home.enabled=false", "-Dhazelcast.logging.type=slf4j",
+        "-Djava.io.tmpdir=" + logDir,
+        "-cp", System.getProperty("java.class.path"), main, "--exit-with-parent"));
+    cmd.addAll(args);
+    Path log = logDir.resolve(name + ".log");
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+    Node n = new Node(name, p, log);
+    nodes.add(n);
+    return n;
+  }
+
+  public String target() {
+    return "127.0.0.1:" + grpcPort;
+  }
+
+  public int metricsPort() {
+    return metricsPort;
+  }
+
+  public String clusterName() {
+    return clusterName;
+  }
+
+  public Node coordinator() {
+    return coordinator;
+  }
+
+  public ManagedChannel channel() {
+    return channel;
+  }
+
+  public Path logDir() {
+    return logDir;
+  }
+
+  public ClusterStatusResponse status() {
+    return InferenceGrpc.newBlockingStub(channel).withDeadlineAfter(5, TimeUnit.SECONDS).clusterStatus(ClusterStatusRequest.getDefaultInstance());
+  }
+
+  /** Polls ClusterStatus until {@code condition} holds; fails with the last status and the logs' tails on timeout. */
+  public ClusterStatusResponse await(String what, Predicate<ClusterStatusResponse> condition, Duration timeout) throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    ClusterStatusResponse last = null;
+    String lastError = null;
+    while (System.nanoTime() < deadline) {
+      if (!coordinator.alive()) {
+        throw new AssertionError("the coordinator died while waiting for " + what + ":\n" + tail(coordinator));
+      }
+      try {
+        last = status();
+        if (condition.test(last)) {
+          return last;
+        }
+      } catch (StatusRuntimeException e) {
+        lastError = e.getStatus().toString();
+      }
+      Thread.sleep(100);
+    }
+    StringBuilder sb = new StringBuilder("timed out after " + timeout + " waiting for " + what + "; last status: " + last + (lastError == null ? "" : ", last error " + lastError));
+    for (Node n : nodes) {
+      sb.append("\n--- ").append(n.name).append(n.alive() ? "" : " (dead)").append(":\n").append(tail(n));
+    }
+    throw new AssertionError(sb.toString());
+  }
+
+  /** Waits until the serving plan has {@code stages} stages, all ready. */
+  public ClusterStatusResponse awaitServing(int stages, Duration timeout) throws InterruptedException {
+    return await("a serving plan of " + stages + " stages", s -> s.hasPlan() && s.getPlan().getReady() && s.getPlan().getStagesCount() == stages, timeout);
+  }
+
+  private static String tail(Node n) {
+    String[] lines = n.logText().split("\n");
+    return String.join("\n", java.util.Arrays.copyOfRange(lines, Math.max(0, lines.length - 30), lines.length));
+  }
+
+  @Override
+  public void close() {
+    if (channel != null) {
+      Channels.close(channel);
+    }
+    for (Node n : nodes) {
+      n.process.destroy();
+    }
+    for (Node n : nodes) {
+      waitFor(n.process, 8);
+    }
+  }
+
+  private static void waitFor(Process p, int seconds) {
+    try {
+      if (!p.waitFor(seconds, TimeUnit.SECONDS)) {
+        p.destroyForcibly();
+        p.waitFor(5, TimeUnit.SECONDS);
+      }
+    } catch (InterruptedException e) {
+      p.destroyForcibly();
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  public static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0)) {
+      s.setReuseAddress(true);
+      return s.getLocalPort();
+    }
+  }
+}
