@@ -85,6 +85,49 @@ class TwoWorkerClusterIT {
   }
 
   @Test
+  void kvPlacementShowsARequestWhileItRunsAndNothingAfter() throws Exception {
+    // a long generation in the background
+    var future = java.util.concurrent.CompletableFuture.supplyAsync(() -> GenerationClient.generate(cluster.channel(), GenerationClient.greedy("Once upon a time", 400).build(), 120));
+    // one-off requests are placed under "r:<id>"; sessions (other tests) under "s:<session id>"
+    java.util.function.Function<dev.caravan.proto.v1.ClusterStatusResponse, java.util.List<dev.caravan.proto.v1.SessionPlacement>> requests =
+        s -> s.getKvPlacementList().stream().filter(p -> p.getSessionId().startsWith("r:")).toList();
+    var during = cluster.await("a KV placement for the running request", s -> requests.apply(s).size() == 1 && requests.apply(s).get(0).getHoldings(0).getTokens() > 5, Duration.ofSeconds(30));
+    var placement = requests.apply(during).get(0);
+    assertEquals(during.getPlan().getEpoch(), placement.getPlanEpoch());
+    assertEquals(2, placement.getHoldingsCount(), "one holding per stage");
+    assertEquals(during.getPlan().getStages(0).getWorkerUuid(), placement.getHoldings(0).getWorkerUuid());
+    assertEquals(during.getPlan().getStages(1).getLayerStart(), placement.getHoldings(1).getLayerStart());
+    assertEquals(placement.getHoldings(0).getTokens(), placement.getHoldings(1).getTokens());
+    assertEquals(400, future.get(120, java.util.concurrent.TimeUnit.SECONDS).done().getUsage().getCompletionTokens());
+    cluster.await("no KV placement once the request ended", s -> requests.apply(s).isEmpty() && s.getRunningRequests() == 0, Duration.ofSeconds(10));
+  }
+
+  @Test
+  void secondTurnOfASessionReusesTheCachedPrefix() throws Exception {
+    int port = cluster.metricsPort();
+    double cachedBefore = Metrics.value(port, "caravan_prompt_tokens_cached_total");
+    double computedBefore = Metrics.value(port, "caravan_prompt_tokens_computed_total");
+    String turn1 = "Once upon a time, there was a little girl named Lily.";
+    GenerationClient.Result r1 = GenerationClient.generate(cluster.channel(), GenerationClient.greedy(turn1, 16).setSessionId("story-1").build(), 60);
+    int prompt1 = r1.done().getUsage().getPromptTokens();
+    assertEquals(0, r1.done().getUsage().getCachedPromptTokens());
+    // the session keeps its cache: prompt plus generated tokens but the last
+    var kept = cluster.await("the session's KV placement", s -> s.getKvPlacementList().stream().anyMatch(p -> p.getSessionId().equals("s:story-1")), Duration.ofSeconds(10));
+    var holding = kept.getKvPlacementList().stream().filter(p -> p.getSessionId().equals("s:story-1")).findFirst().orElseThrow();
+    assertEquals(prompt1 + 15, holding.getHoldings(0).getTokens());
+
+    String turn2 = turn1 + r1.text() + " She said";
+    GenerationClient.Result r2 = GenerationClient.generate(cluster.channel(), GenerationClient.greedy(turn2, 16).setSessionId("story-1").build(), 60);
+    int cached = r2.done().getUsage().getCachedPromptTokens();
+    assertTrue(cached >= prompt1, "second turn reused " + cached + " of " + r2.done().getUsage().getPromptTokens() + " prompt tokens");
+    assertEquals(cachedBefore + cached, Metrics.value(port, "caravan_prompt_tokens_cached_total"), "cached prompt tokens counted");
+    assertEquals(computedBefore + prompt1 + r2.done().getUsage().getPromptTokens() - cached, Metrics.value(port, "caravan_prompt_tokens_computed_total"), "fewer prompt tokens computed");
+    // the reused cache gives the same tokens as a fresh computation
+    GenerationClient.Result fresh = GenerationClient.generate(cluster.channel(), GenerationClient.greedy(turn2, 16).build(), 60);
+    assertArrayEquals(fresh.idArray(), r2.idArray());
+  }
+
+  @Test
   void planSplitsTheLayersOverBothWorkers() {
     var plan = cluster.status().getPlan();
     assertEquals(2, plan.getStagesCount());
