@@ -42,12 +42,14 @@ public final class Sampler {
   /** The highest penalized logit of the current call. */
   private float chainMax;
 
+  /** A sampler for one sequence, its generator seeded from {@code params.seed()}. */
   public Sampler(SamplingParams params) {
     this.params = Objects.requireNonNull(params, "params");
     this.rng = new SplittableRandom(params.seed());
     this.window = new int[params.repeatLastN()];
   }
 
+  /** The parameters this sampler was made with. */
   public SamplingParams params() {
     return params;
   }

@@ -76,26 +76,32 @@ public record SamplingParams(
     return repeatLastN > 0 && (repeatPenalty != 1f || frequencyPenalty != 0f || presencePenalty != 0f);
   }
 
+  /** A copy with another temperature. */
   public SamplingParams withTemperature(float t) {
     return new SamplingParams(t, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed);
   }
 
+  /** A copy with another top-k. */
   public SamplingParams withTopK(int k) {
     return new SamplingParams(temperature, k, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed);
   }
 
+  /** A copy with another top-p. */
   public SamplingParams withTopP(float p) {
     return new SamplingParams(temperature, topK, p, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed);
   }
 
+  /** A copy with another min-p. */
   public SamplingParams withMinP(float p) {
     return new SamplingParams(temperature, topK, topP, p, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed);
   }
 
+  /** A copy with other penalties: repeat, window length, frequency, presence. */
   public SamplingParams withPenalties(float repeat, int lastN, float frequency, float presence) {
     return new SamplingParams(temperature, topK, topP, minP, repeat, lastN, frequency, presence, seed);
   }
 
+  /** A copy with another seed. */
   public SamplingParams withSeed(long s) {
     return new SamplingParams(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, s);
   }

@@ -121,10 +121,12 @@ public final class ModelSynth {
       return new Spec(shape, fileType, seed, Vocabulary.sentencePiece(shape.vocab()), Runtime.getRuntime().availableProcessors());
     }
 
+    /** A copy with another vocabulary (its size must match the shape's). */
     public Spec withVocabulary(Vocabulary v) {
       return new Spec(shape, fileType, seed, v, threads);
     }
 
+    /** A copy with another worker count (the bytes written do not change). */
     public Spec withThreads(int n) {
       return new Spec(shape, fileType, seed, vocabulary, n);
     }
