@@ -7,6 +7,6 @@ final class SamplingMapping {
   private SamplingMapping() {}
 
   static SamplingParams of(float temperature, int topK, float topP, float minP, float repeatPenalty, int repeatLastN, long seed) {
-    return new SamplingParams(temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed);
+    return new SamplingParams(temperature, topK, topP, minP, repeatPenalty, repeatLastN, 0f, 0f, seed);
   }
 }

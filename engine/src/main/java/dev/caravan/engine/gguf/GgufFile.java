@@ -134,14 +134,15 @@ public final class GgufFile implements AutoCloseable {
       if (key.isEmpty()) {
         throw new GgufFormatException(path, "metadata key #" + i + " is empty");
       }
-      long typeId = Integer.toUnsignedLong(r.u32("type of " + key));
+      String shown = printable(key);
+      long typeId = Integer.toUnsignedLong(r.u32("type of " + shown));
       GgufValueType type = GgufValueType.byId(typeId);
       if (type == null) {
-        throw new GgufFormatException(path, "metadata " + key + " has unknown value type " + typeId);
+        throw new GgufFormatException(path, "metadata " + shown + " has unknown value type " + typeId);
       }
-      GgufValue value = r.value(type, key, 0);
+      GgufValue value = r.value(type, shown, 0);
       if (kv.putIfAbsent(key, value) != null) {
-        throw new GgufFormatException(path, "metadata key " + key + " appears twice");
+        throw new GgufFormatException(path, "metadata key " + shown + " appears twice");
       }
     }
     GgufMetadata metadata = new GgufMetadata(path.toString(), kv);
@@ -162,10 +163,16 @@ public final class GgufFile implements AutoCloseable {
     // tensor infos
     Map<String, GgufTensorInfo> infos = new LinkedHashMap<>();
     for (long i = 0; i < tensorCount; i++) {
-      String name = r.string("tensor name #" + i);
-      if (name.getBytes(StandardCharsets.UTF_8).length >= MAX_NAME_BYTES) {
-        throw new GgufFormatException(path, "tensor #" + i + " has a name of " + name.getBytes(StandardCharsets.UTF_8).length + " bytes; ggml allows " + (MAX_NAME_BYTES - 1));
+      String rawName = r.string("tensor name #" + i);
+      int nameBytes = rawName.getBytes(StandardCharsets.UTF_8).length;
+      if (nameBytes == 0) {
+        throw new GgufFormatException(path, "tensor #" + i + " has an empty name");
       }
+      if (nameBytes >= MAX_NAME_BYTES) {
+        throw new GgufFormatException(path, "tensor #" + i + " has a name of " + nameBytes + " bytes; ggml allows " + (MAX_NAME_BYTES - 1));
+      }
+      // in messages, the name with control characters escaped (a corrupt name could hold anything)
+      String name = printable(rawName);
       long nDims = Integer.toUnsignedLong(r.u32("rank of tensor " + name));
       if (nDims < 1 || nDims > MAX_DIMS) {
         throw new GgufFormatException(path, "tensor " + name + " has " + nDims + " dimensions; ggml allows 1 to " + MAX_DIMS);
@@ -175,7 +182,7 @@ public final class GgufFile implements AutoCloseable {
       for (int d = 0; d < nDims; d++) {
         dims[d] = r.u64("dimension " + d + " of tensor " + name);
         if (dims[d] <= 0) {
-          throw new GgufFormatException(path, "tensor " + name + " has dimension " + d + " = " + Long.toUnsignedString(dims[d]));
+          throw new GgufFormatException(path, "tensor " + name + " has dimension " + d + " = " + Long.toUnsignedString(dims[d]) + ", not a valid size");
         }
         if (elements > Long.MAX_VALUE / dims[d]) {
           throw new GgufFormatException(path, "tensor " + name + " has an absurd shape " + shapeString(dims) + " (element count overflows)");
@@ -200,8 +207,8 @@ public final class GgufFile implements AutoCloseable {
       if (offset < 0 || offset % alignment != 0) {
         throw new GgufFormatException(path, "tensor " + name + " starts at data offset " + Long.toUnsignedString(offset) + ", not a multiple of the alignment " + alignment);
       }
-      GgufTensorInfo info = new GgufTensorInfo(name, dims, type, offset, bytes);
-      if (infos.putIfAbsent(name, info) != null) {
+      GgufTensorInfo info = new GgufTensorInfo(rawName, dims, type, offset, bytes);
+      if (infos.putIfAbsent(rawName, info) != null) {
         throw new GgufFormatException(path, "tensor " + name + " appears twice");
       }
     }
@@ -216,15 +223,38 @@ public final class GgufFile implements AutoCloseable {
     String prevName = null;
     for (GgufTensorInfo t : byOffset) {
       if (t.offset() > dataSize || t.byteSize() > dataSize - t.offset()) {
-        throw new GgufFormatException(path, "tensor " + t.name() + " (" + t.byteSize() + " bytes at data offset " + t.offset() + ") runs past the end of the file: the data section holds " + dataSize + " bytes (file truncated?)");
+        throw new GgufFormatException(path, "tensor " + printable(t.name()) + " (" + t.byteSize() + " bytes at data offset " + t.offset() + ") runs past the end of the file: the data section holds " + dataSize + " bytes (file truncated?)");
       }
       if (t.offset() < prevEnd) {
-        throw new GgufFormatException(path, "tensors " + prevName + " and " + t.name() + " overlap");
+        throw new GgufFormatException(path, "tensors " + printable(prevName) + " and " + printable(t.name()) + " overlap");
       }
       prevEnd = t.offset() + t.byteSize();
       prevName = t.name();
     }
     return new GgufFile(path, arena, seg, version, metadata, Collections.unmodifiableMap(infos), alignment, dataOffset);
+  }
+
+  /**
+   * {@code s} as it may appear in a message: control characters escaped ({@code \n}, {@code \x00}) and anything past
+   * 120 characters cut, since a hostile key or name can hold any bytes and any length.
+   */
+  static String printable(String s) {
+    StringBuilder sb = new StringBuilder();
+    int i = 0;
+    for (; i < s.length() && sb.length() < 120; i++) {
+      char c = s.charAt(i);
+      if (c == '\n') {
+        sb.append("\\n");
+      } else if (c < 0x20 || c == 0x7f) {
+        sb.append(String.format("\\x%02x", (int) c));
+      } else {
+        sb.append(c);
+      }
+    }
+    if (i < s.length()) {
+      sb.append("...(").append(s.length()).append(" chars)");
+    }
+    return sb.toString();
   }
 
   private static String shapeString(long[] dims) {

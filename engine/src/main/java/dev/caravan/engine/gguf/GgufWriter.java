@@ -106,30 +106,37 @@ public final class GgufWriter {
     return this;
   }
 
+  /** Sets a STRING value. */
   public GgufWriter putString(String key, String value) {
     return put(key, GgufValue.ofString(value));
   }
 
+  /** Sets a UINT32 value (0 to 2^32 - 1). */
   public GgufWriter putUInt32(String key, long value) {
     return put(key, GgufValue.ofUInt32(value));
   }
 
+  /** Sets an INT32 value. */
   public GgufWriter putInt32(String key, int value) {
     return put(key, GgufValue.ofInt32(value));
   }
 
+  /** Sets a UINT64 value (the long's bits: negative values stand for 2^63 and above). */
   public GgufWriter putUInt64(String key, long value) {
     return put(key, GgufValue.ofUInt64(value));
   }
 
+  /** Sets a FLOAT32 value. */
   public GgufWriter putFloat32(String key, float value) {
     return put(key, GgufValue.ofFloat32(value));
   }
 
+  /** Sets a BOOL value. */
   public GgufWriter putBool(String key, boolean value) {
     return put(key, GgufValue.ofBool(value));
   }
 
+  /** Sets an ARRAY value (any element type, nested arrays included). */
   public GgufWriter putArray(String key, GgufArray value) {
     return put(key, GgufValue.ofArray(value));
   }
