@@ -104,33 +104,23 @@ final class RequestValidator {
     return new GenerationRequest(prompt, sampling(r.getSampling()), r.getMaxTokens(), List.copyOf(r.getStopList()), session, r.getIgnoreEos(), deadlineNanos);
   }
 
+  /** Proto sampling fields with llama.cpp's defaults for those unset; the engine's record validates and names a bad field. */
   static SamplingParams sampling(dev.caravan.proto.v1.SamplingParams p) {
-    float temperature = p.hasTemperature() ? p.getTemperature() : 0.8f;
-    int topK = p.hasTopK() ? p.getTopK() : 40;
-    float topP = p.hasTopP() ? p.getTopP() : 0.95f;
-    float minP = p.hasMinP() ? p.getMinP() : 0.05f;
-    float repeatPenalty = p.hasRepeatPenalty() ? p.getRepeatPenalty() : 1.0f;
-    int repeatLastN = p.hasRepeatLastN() ? p.getRepeatLastN() : 64;
-    long seed = p.hasSeed() ? p.getSeed() : ThreadLocalRandom.current().nextLong();
-    if (!(temperature >= 0) || Float.isInfinite(temperature)) {
-      throw invalid("sampling.temperature must be a number >= 0, not " + temperature);
+    SamplingParams d = SamplingParams.defaults(p.hasSeed() ? p.getSeed() : ThreadLocalRandom.current().nextLong());
+    try {
+      return new SamplingParams(
+          p.hasTemperature() ? p.getTemperature() : d.temperature(),
+          p.hasTopK() ? p.getTopK() : d.topK(),
+          p.hasTopP() ? p.getTopP() : d.topP(),
+          p.hasMinP() ? p.getMinP() : d.minP(),
+          p.hasRepeatPenalty() ? p.getRepeatPenalty() : d.repeatPenalty(),
+          p.hasRepeatLastN() ? p.getRepeatLastN() : d.repeatLastN(),
+          0f,
+          0f,
+          d.seed());
+    } catch (IllegalArgumentException e) {
+      throw invalid("sampling: " + e.getMessage().replace("topK", "top_k").replace("topP", "top_p").replace("minP", "min_p").replace("repeatPenalty", "repeat_penalty").replace("repeatLastN", "repeat_last_n"));
     }
-    if (topK < 0) {
-      throw invalid("sampling.top_k must be >= 0, not " + topK);
-    }
-    if (!(topP > 0 && topP <= 1)) {
-      throw invalid("sampling.top_p must be in (0, 1], not " + topP);
-    }
-    if (!(minP >= 0 && minP <= 1)) {
-      throw invalid("sampling.min_p must be in [0, 1], not " + minP);
-    }
-    if (!(repeatPenalty > 0) || Float.isInfinite(repeatPenalty)) {
-      throw invalid("sampling.repeat_penalty must be > 0, not " + repeatPenalty);
-    }
-    if (repeatLastN < 0) {
-      throw invalid("sampling.repeat_last_n must be >= 0, not " + repeatLastN);
-    }
-    return SamplingMapping.of(temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed);
   }
 
   static StatusRuntimeException invalid(String message) {
