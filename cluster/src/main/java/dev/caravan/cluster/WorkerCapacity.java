@@ -11,8 +11,12 @@ import java.io.Serializable;
  */
 public record WorkerCapacity(long freeMemoryBytes, int cores, double secondsPerLayer) implements Serializable {
 
-  /** Relative speed: layers per second, the weight of this worker when layers are split. */
+  /**
+   * Relative speed: layers per second, the weight of this worker when layers are split. Rounded to steps of a factor
+   * sqrt(2), so measurement noise between like machines does not skew the split; real differences still show.
+   */
   public double layersPerSecond() {
-    return secondsPerLayer > 0 ? 1.0 / secondsPerLayer : Math.max(1, cores);
+    double raw = secondsPerLayer > 0 ? 1.0 / secondsPerLayer : Math.max(1, cores);
+    return Math.pow(2, Math.round(Math.log(raw) / Math.log(2) * 2) / 2.0);
   }
 }

@@ -151,23 +151,26 @@ public final class ShardWorker implements AutoCloseable {
     return config.memoryLimitBytes() > 0 ? Math.min(config.memoryLimitBytes(), free) : free;
   }
 
-  /** Seconds to run one layer for one token: loads layer 0 alone and times decode steps after a warm-up. */
+  /** Seconds to run one layer for one token: loads layer 0 alone and times decode steps after a warm-up (median). */
   private double measureSecondsPerLayer() throws IOException {
     try (LlamaModel probe = LlamaModel.open(config.model(), new LayerRange(0, 1), parallel, null)) {
       KvCache cache = probe.stage().newCache(64);
       Batch batch = new Batch(1);
       float[] out = new float[probe.stage().outputSize(oneToken(batch, cache))];
-      long best = Long.MAX_VALUE;
-      for (int i = 0; i < 24; i++) {
+      long[] times = new long[31];
+      for (int i = -60; i < times.length; i++) {
         if (cache.length() >= cache.capacity()) {
           cache.truncate(0);
         }
         oneToken(batch, cache);
         long t0 = System.nanoTime();
         probe.stage().forward(batch, null, out);
-        best = Math.min(best, System.nanoTime() - t0);
+        if (i >= 0) {
+          times[i] = System.nanoTime() - t0;
+        }
       }
-      return best / 1e9;
+      java.util.Arrays.sort(times);
+      return times[times.length / 2] / 1e9;
     }
   }
 
