@@ -24,8 +24,14 @@ import jinjava.javax.el.ELResolver;
  * A Hugging Face chat template rendered with jinjava, set up like {@code transformers}' {@code apply_chat_template}
  * environment: {@code trim_blocks} and {@code lstrip_blocks}, loop controls ({@code break}/{@code continue}), Jinja2
  * operator precedence and map iteration, {@code raise_exception(msg)} (throws {@link ChatTemplateException}),
- * {@code strftime_now(format)} (Python {@code strftime} at {@link ChatTemplate.Options#now()}), and {@code tojson}
- * producing Python {@code json.dumps} text ({@code ", "} and {@code ": "} separators, non-ASCII kept, {@code indent}).
+ * {@code strftime_now(format)} (Python {@code strftime} at {@link ChatTemplate.Options#now()}), {@code tojson}
+ * producing Python {@code json.dumps} text ({@code ", "} and {@code ": "} separators, non-ASCII kept, {@code indent}),
+ * Python string methods ({@link PythonStringMethods}), filtered loops ({@link JinjaLoopFilters}), and Python-style
+ * printing of lists and dicts.
+ *
+ * <p>Known differences from Jinja2 that remain: {@code loop.previtem}/{@code loop.nextitem} are undefined, printing
+ * {@code none}/{@code true} gives an empty string/{@code true} (Python: {@code None}/{@code True}), the {@code %}
+ * string-formatting operator and extended slices ({@code [::-1]}) are not supported.
  *
  * <p>Variables: {@code messages} (list of {@code {role, content}}), {@code bos_token}, {@code eos_token},
  * {@code add_generation_prompt}, plus {@link ChatTemplate.Options#extraVariables()}.
@@ -37,9 +43,12 @@ final class JinjaChatTemplate implements ChatTemplate {
   private static final Jinjava JINJAVA = createJinjava();
 
   private final String source;
+  /** The source as jinjava renders it (filtered loops rewritten, see {@link JinjaLoopFilters}). */
+  private final String prepared;
 
   JinjaChatTemplate(String source) {
     this.source = Objects.requireNonNull(source, "source");
+    this.prepared = JinjaLoopFilters.rewrite(source);
   }
 
   /** The template text. */
@@ -129,7 +138,7 @@ final class JinjaChatTemplate implements ChatTemplate {
     bindings.put("strftime_now", true);
     bindings.put(NOW_KEY, options.now());
 
-    RenderResult result = JINJAVA.renderForResult(source, bindings);
+    RenderResult result = JINJAVA.renderForResult(prepared, bindings);
     List<String> fatal = new ArrayList<>();
     for (TemplateError e : result.getErrors()) {
       String raised = raisedMessage(e);

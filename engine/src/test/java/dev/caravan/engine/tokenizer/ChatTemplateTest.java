@@ -200,6 +200,10 @@ class ChatTemplateTest {
     assertEquals("ab", ChatTemplate.jinja("{% for x in ['a','b','c','d'] %}{% if x == 'c' %}{% break %}{% endif %}{{ x }}{% endfor %}").render(List.of(), o));
     assertEquals("ac", ChatTemplate.jinja("{% for x in ['a','b','c'] %}{% if x == 'b' %}{% continue %}{% endif %}{{ x }}{% endfor %}").render(List.of(), o));
     assertEquals("  X\nY", ChatTemplate.jinja("{% if true %}\n  X\n    {% endif %}\nY").render(List.of(), o));
+    // filtered loops count only the items that pass; Python string methods
+    assertEquals("1:a,2:c.", ChatTemplate.jinja("{%- for x in ['a','b','c'] if x != 'b' -%}{{ loop.index }}:{{ x }}{{ ',' if not loop.last else '.' }}{%- endfor %}").render(List.of(), o));
+    assertEquals("k=1;", ChatTemplate.jinja("{% for k, v in {'k': 1, 'return': 2}.items() if k != \"return\" %}{{ k }}={{ v }};{% endfor %}").render(List.of(), o));
+    assertEquals("[b|c] x", ChatTemplate.jinja("[{{ 'a</think>b|c'.split('</think>')[-1] }}] {{ '\\n\\nx'.lstrip('\\n') }}{{ '' if 'abc'.startswith(('x', 'a')) else 'no' }}").render(List.of(), o));
     assertEquals("2|u", ChatTemplate.jinja("{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.n }}|{{ messages[1:][0].role[:1] }}")
         .render(List.of(ChatMessage.system("s"), ChatMessage.user("u")), o));
   }
