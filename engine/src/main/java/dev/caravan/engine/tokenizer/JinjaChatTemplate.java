@@ -43,12 +43,12 @@ final class JinjaChatTemplate implements ChatTemplate {
   private static final Jinjava JINJAVA = createJinjava();
 
   private final String source;
-  /** The source as jinjava renders it (filtered loops rewritten, see {@link JinjaLoopFilters}). */
+  /** The source as jinjava renders it ({@link JinjaNotPrecedence}, {@link JinjaLoopFilters}). */
   private final String prepared;
 
   JinjaChatTemplate(String source) {
     this.source = Objects.requireNonNull(source, "source");
-    this.prepared = JinjaLoopFilters.rewrite(source);
+    this.prepared = JinjaLoopFilters.rewrite(JinjaNotPrecedence.rewrite(source));
   }
 
   /** The template text. */

@@ -200,11 +200,30 @@ class ChatTemplateTest {
     assertEquals("ab", ChatTemplate.jinja("{% for x in ['a','b','c','d'] %}{% if x == 'c' %}{% break %}{% endif %}{{ x }}{% endfor %}").render(List.of(), o));
     assertEquals("ac", ChatTemplate.jinja("{% for x in ['a','b','c'] %}{% if x == 'b' %}{% continue %}{% endif %}{{ x }}{% endfor %}").render(List.of(), o));
     assertEquals("  X\nY", ChatTemplate.jinja("{% if true %}\n  X\n    {% endif %}\nY").render(List.of(), o));
+    // Jinja2's precedence for `not` (jinjava's own binds it to the next operand)
+    assertEquals("False|True|True|False|c", ChatTemplate.jinja("{% set x = 1 %}{{ 'True' if not x is defined else 'False' }}|{{ 'True' if not y is defined else 'False' }}"
+        + "|{{ 'True' if x is not none and not [1, 2]|length == 1 else 'False' }}|{{ 'True' if not x == 1 else 'False' }}|{{ 'c' if 2 not in [1] }}").render(List.of(), o));
+    assertEquals("{{ not (a is defined) }}{% if not (b|length == 1) and c not in d %}{% if x is not none or not (y) -%}{# not z #}", JinjaNotPrecedence.rewrite(
+        "{{ not a is defined }}{% if not b|length == 1 and c not in d %}{% if x is not none or not y -%}{# not z #}"));
     // filtered loops count only the items that pass; Python string methods
     assertEquals("1:a,2:c.", ChatTemplate.jinja("{%- for x in ['a','b','c'] if x != 'b' -%}{{ loop.index }}:{{ x }}{{ ',' if not loop.last else '.' }}{%- endfor %}").render(List.of(), o));
     assertEquals("k=1;", ChatTemplate.jinja("{% for k, v in {'k': 1, 'return': 2}.items() if k != \"return\" %}{{ k }}={{ v }};{% endfor %}").render(List.of(), o));
     assertEquals("[b|c] x", ChatTemplate.jinja("[{{ 'a</think>b|c'.split('</think>')[-1] }}] {{ '\\n\\nx'.lstrip('\\n') }}{{ '' if 'abc'.startswith(('x', 'a')) else 'no' }}").render(List.of(), o));
     assertEquals("2|u", ChatTemplate.jinja("{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.n }}|{{ messages[1:][0].role[:1] }}")
         .render(List.of(ChatMessage.system("s"), ChatMessage.user("u")), o));
+  }
+
+  /** No oracle for tools: every template must at least render a tool definition without errors. */
+  @Test
+  void everyJinjaTemplateRendersTools() throws IOException {
+    Map<String, Object> tool = Map.of("type", "function", "function", Map.of("name", "get_weather", "description", "Get the weather", "parameters",
+        Map.of("type", "object", "properties", Map.of("city", Map.of("type", "string", "description", "The city")), "required", List.of("city"))));
+    for (String name : names(".jinja")) {
+      String source = Files.readString(SharedFiles.oracle("templates/" + name + ".jinja"), StandardCharsets.UTF_8);
+      ChatTemplate.Options o = options(renderJson(name)).withExtraVariables(Map.of("tools", List.of(tool)));
+      String out = ChatTemplate.jinja(source).render(conversation().subList(1, 4), o);
+      assertTrue(out.contains("get_weather"), name + ":\n" + out);
+      System.out.println("=== " + name + " with tools:\n" + out);
+    }
   }
 }
