@@ -106,7 +106,9 @@ public final class BpeTokenizer extends AbstractTokenizer {
     if (addSpecial && vocab.addEos()) {
       out.add(vocab.eos());
     }
-    return out.toArray();
+    int[] ids = out.toArray();
+    warnIfDoubled(ids, addSpecial);
+    return ids;
   }
 
   /** Pre-tokenizes one raw fragment and merges each word. */

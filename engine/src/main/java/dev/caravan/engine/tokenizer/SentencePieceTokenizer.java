@@ -73,7 +73,9 @@ public final class SentencePieceTokenizer extends AbstractTokenizer {
     if (addSpecial && vocab.addEos()) {
       out.add(requireSpecial(vocab.eos(), "EOS"));
     }
-    return out.toArray();
+    int[] ids = out.toArray();
+    warnIfDoubled(ids, addSpecial);
+    return ids;
   }
 
   private int requireSpecial(int id, String what) {
