@@ -18,11 +18,14 @@ abstract sealed class AbstractTokenizer implements Tokenizer permits SentencePie
   private static final byte[] EMPTY = new byte[0];
 
   protected final Vocabulary vocab;
+  /** Token text to id, by string ranges. */
+  protected final TokenIndex index;
   /** Each token's piece as llama.cpp caches it (control tokens rendered). */
   private final byte[][] pieces;
 
   AbstractTokenizer(Vocabulary vocab) {
     this.vocab = vocab;
+    this.index = new TokenIndex(vocab.tokenTexts());
     this.pieces = new byte[vocab.size()][];
     for (int id = 0; id < pieces.length; id++) {
       pieces[id] = piece(id);
