@@ -6,20 +6,26 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * What both tokenizers share with llama.cpp's {@code llama_vocab::impl}: splitting the input around special tokens
  * ({@code tokenizer_st_partition}), the token-to-piece table, and detokenization.
  */
 abstract sealed class AbstractTokenizer implements Tokenizer permits SentencePieceTokenizer, BpeTokenizer {
+  private static final Logger log = LoggerFactory.getLogger(AbstractTokenizer.class);
   private static final byte[] EMPTY = new byte[0];
 
   protected final Vocabulary vocab;
+  /** Token text to id, by string ranges. */
+  protected final TokenIndex index;
   /** Each token's piece as llama.cpp caches it (control tokens rendered). */
   private final byte[][] pieces;
 
   AbstractTokenizer(Vocabulary vocab) {
     this.vocab = vocab;
+    this.index = new TokenIndex(vocab.tokenTexts());
     this.pieces = new byte[vocab.size()][];
     for (int id = 0; id < pieces.length; id++) {
       pieces[id] = piece(id);
@@ -146,6 +152,19 @@ abstract sealed class AbstractTokenizer implements Tokenizer permits SentencePie
   @Override
   public byte[] tokenBytes(int id, boolean renderSpecial) {
     return pieceRef(id, renderSpecial).clone();
+  }
+
+  /** llama.cpp's warning when adding BOS/EOS doubles one that the text already produced. */
+  protected void warnIfDoubled(int[] ids, boolean addSpecial) {
+    if (!addSpecial) {
+      return;
+    }
+    if (vocab.addBos() && ids.length >= 2 && ids[1] == vocab.bos()) {
+      log.warn("{}: added a BOS token to the prompt as the model asks, but the prompt also starts with a BOS token: it now starts with two", vocab.source());
+    }
+    if (vocab.addEos() && ids.length >= 2 && ids[ids.length - 2] == vocab.eos()) {
+      log.warn("{}: added an EOS token to the prompt as the model asks, but the prompt also ends with an EOS token: it now ends with two", vocab.source());
+    }
   }
 
   /** The cached piece (not copied); control and unknown tokens are empty unless {@code renderSpecial}. */

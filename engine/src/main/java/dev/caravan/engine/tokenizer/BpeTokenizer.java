@@ -50,11 +50,18 @@ public final class BpeTokenizer extends AbstractTokenizer {
       if (space < 0) {
         continue; // llama.cpp records an empty pair that can never match
       }
-      String left = merge.substring(0, space);
-      String right = merge.substring(space + 1);
-      long key = pair(symbolId(left, extraIds), symbolId(right, extraIds));
-      if (ranks.putIfAbsent(key, rank)) {
-        mergeResults[rank] = symbolId(left + right, extraIds);
+      // token lookups by range: no strings are built unless a part is not a token
+      int left = index.find(merge, 0, space);
+      if (left == Vocabulary.NO_TOKEN) {
+        left = symbolId(merge.substring(0, space), extraIds);
+      }
+      int right = index.find(merge, space + 1, merge.length());
+      if (right == Vocabulary.NO_TOKEN) {
+        right = symbolId(merge.substring(space + 1), extraIds);
+      }
+      if (ranks.putIfAbsent(pair(left, right), rank)) {
+        int result = index.find(merge, 0, space, merge, space + 1, merge.length());
+        mergeResults[rank] = result != Vocabulary.NO_TOKEN ? result : symbolId(merge.substring(0, space) + merge.substring(space + 1), extraIds);
       }
     }
   }
@@ -106,7 +113,9 @@ public final class BpeTokenizer extends AbstractTokenizer {
     if (addSpecial && vocab.addEos()) {
       out.add(vocab.eos());
     }
-    return out.toArray();
+    int[] ids = out.toArray();
+    warnIfDoubled(ids, addSpecial);
+    return ids;
   }
 
   /** Pre-tokenizes one raw fragment and merges each word. */

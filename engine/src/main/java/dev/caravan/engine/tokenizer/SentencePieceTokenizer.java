@@ -2,7 +2,6 @@ package dev.caravan.engine.tokenizer;
 
 import java.nio.charset.StandardCharsets;
 import java.util.List;
-import java.util.Map;
 
 /**
  * llama.cpp's SentencePiece tokenizer ({@code llm_tokenizer_spm}, {@code tokenizer.ggml.model = llama}).
@@ -16,14 +15,12 @@ import java.util.Map;
 public final class SentencePieceTokenizer extends AbstractTokenizer {
   private static final char ESCAPED_SPACE = '▁';
 
-  private final Map<String, Integer> ids;
   private final float[] scores;
   /** byte value -> its byte token (or single-character token), or the unknown token. */
   private final int[] byteTokens = new int[256];
 
   SentencePieceTokenizer(Vocabulary vocab) {
     super(vocab);
-    this.ids = vocab.idMap();
     this.scores = vocab.scoreArray();
     for (int b = 0; b < 256; b++) {
       int id = vocab.id(String.format("<0x%02X>", b));
@@ -73,7 +70,9 @@ public final class SentencePieceTokenizer extends AbstractTokenizer {
     if (addSpecial && vocab.addEos()) {
       out.add(requireSpecial(vocab.eos(), "EOS"));
     }
-    return out.toArray();
+    int[] ids = out.toArray();
+    warnIfDoubled(ids, addSpecial);
+    return ids;
   }
 
   private int requireSpecial(int id, String what) {
@@ -130,12 +129,11 @@ public final class SentencePieceTokenizer extends AbstractTokenizer {
 
     // emit: whole tokens, or byte fallback for what is not a token
     for (int i = 0; i != -1; i = next[i]) {
-      String piece = text.substring(start[i], start[i] + len[i]);
-      Integer id = ids.get(piece);
-      if (id != null) {
+      int id = index.find(text, start[i], start[i] + len[i]);
+      if (id != Vocabulary.NO_TOKEN) {
         out.add(id);
       } else {
-        for (byte b : piece.getBytes(StandardCharsets.UTF_8)) {
+        for (byte b : text.substring(start[i], start[i] + len[i]).getBytes(StandardCharsets.UTF_8)) {
           int token = byteTokens[b & 0xFF];
           if (token == Vocabulary.NO_TOKEN) {
             throw new IllegalStateException(vocab.source() + ": cannot encode byte 0x" + Integer.toHexString(b & 0xFF) + ": the vocabulary has neither a byte token nor an unknown token");
@@ -151,8 +149,8 @@ public final class SentencePieceTokenizer extends AbstractTokenizer {
       return;
     }
     int size = len[left] + len[right];
-    Integer id = ids.get(text.substring(start[left], start[left] + size));
-    if (id == null) {
+    int id = index.find(text, start[left], start[left] + size);
+    if (id == Vocabulary.NO_TOKEN) {
       return;
     }
     queue.push(scores[id], left, right, size);

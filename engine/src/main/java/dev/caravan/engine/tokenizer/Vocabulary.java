@@ -212,7 +212,7 @@ public final class Vocabulary {
    */
   public static Vocabulary fromGguf(GgufMetadata metadata) throws GgufFormatException {
     Builder b = new Builder();
-    b.source = String.valueOf(metadata.string("general.name").orElse("model"));
+    b.source = metadata.string("general.name").orElse("vocabulary");
     readModelAndFlags(metadata, b);
     readTokens(metadata, b);
     readSpecialIds(metadata, b);
@@ -419,6 +419,7 @@ public final class Vocabulary {
     String[] t = b.tokens;
     int[] attrs = b.attrs;
     // EOT, EOM and FIM ids found by text when not given; they become control tokens
+    List<Set<String>> fimTexts = List.of(FIM_PRE_TEXTS, FIM_SUF_TEXTS, FIM_MID_TEXTS, FIM_PAD_TEXTS, FIM_REP_TEXTS, FIM_SEP_TEXTS);
     for (int id = 0; id < t.length; id++) {
       if (b.eot == NO_TOKEN && EOT_TEXTS.contains(t[id])) {
         b.eot = id;
@@ -428,7 +429,6 @@ public final class Vocabulary {
         b.eom = id;
         forceControl(b, id);
       }
-      List<Set<String>> fimTexts = List.of(FIM_PRE_TEXTS, FIM_SUF_TEXTS, FIM_MID_TEXTS, FIM_PAD_TEXTS, FIM_REP_TEXTS, FIM_SEP_TEXTS);
       for (int k = 0; k < 6; k++) {
         if (b.fim[k] == NO_TOKEN && fimTexts.get(k).contains(t[id])) {
           b.fim[k] = id;
