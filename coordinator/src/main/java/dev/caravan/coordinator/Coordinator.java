@@ -19,6 +19,7 @@ import dev.caravan.coordinator.serving.ServingLoop;
 import dev.caravan.engine.gguf.GgufFile;
 import dev.caravan.engine.gguf.GgufTensorInfo;
 import dev.caravan.engine.model.LlamaConfig;
+import dev.caravan.engine.tokenizer.ChatPrompt;
 import dev.caravan.engine.tokenizer.Tokenizer;
 import dev.caravan.proto.v1.ClusterStatusResponse;
 import dev.caravan.proto.v1.KvHolding;
@@ -98,7 +99,7 @@ public final class Coordinator implements AutoCloseable {
       weightType = f.tensor("blk.0.attn_q.weight").map(t -> t.type().name()).orElse("?");
     }
     modelId = ModelIdentity.id(config.model());
-    RequestValidator validator = new RequestValidator(modelId, tokenizer, modelConfig.contextLength(), null);
+    RequestValidator validator = new RequestValidator(modelId, tokenizer, modelConfig.contextLength(), new ChatPrompt(tokenizer));
 
     // gRPC first (its port is the reply-to address), then the serving loop, then the cluster
     executor = new PipelineExecutor(null, modelConfig.vocabSize(), config.stepTimeout(), timers);

@@ -2,6 +2,7 @@ package dev.caravan.coordinator;
 
 import dev.caravan.coordinator.serving.GenerationRequest;
 import dev.caravan.engine.sampling.SamplingParams;
+import dev.caravan.engine.tokenizer.ChatPrompt;
 import dev.caravan.engine.tokenizer.Tokenizer;
 import dev.caravan.proto.v1.GenerateRequest;
 import io.grpc.Status;
@@ -21,14 +22,9 @@ final class RequestValidator {
   private final String modelId;
   private final Tokenizer tokenizer;
   private final int contextLength;
-  private final ChatRenderer chat;
+  private final ChatPrompt chat;
 
-  /** Renders a user message through the model's chat template. */
-  interface ChatRenderer {
-    String render(String userMessage);
-  }
-
-  RequestValidator(String modelId, Tokenizer tokenizer, int contextLength, ChatRenderer chat) {
+  RequestValidator(String modelId, Tokenizer tokenizer, int contextLength, ChatPrompt chat) {
     this.modelId = modelId;
     this.tokenizer = tokenizer;
     this.contextLength = contextLength;
@@ -53,10 +49,11 @@ final class RequestValidator {
           throw invalid("prompt of " + text.length() + " characters is larger than the " + MAX_PROMPT_CHARS + " accepted");
         }
         if (r.getChat()) {
-          if (chat == null) {
-            throw Status.FAILED_PRECONDITION.withDescription("model '" + modelId + "' has no chat template; send a plain prompt").asRuntimeException();
+          try {
+            yield chat.encodeUser(text);
+          } catch (RuntimeException e) {
+            throw Status.FAILED_PRECONDITION.withDescription("model '" + modelId + "': its chat template failed: " + e.getMessage()).asRuntimeException();
           }
-          yield tokenizer.encode(chat.render(text), true, true);
         }
         yield tokenizer.encode(text, true, false);
       }
