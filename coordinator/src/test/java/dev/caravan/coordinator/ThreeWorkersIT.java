@@ -17,7 +17,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
-/** Three workers with an uneven split, then a fourth joining a running cluster. */
+/** Three workers with an uneven split, a fourth joining a running cluster, then one draining away. */
 class ThreeWorkersIT {
   private static final Path MODEL = SharedFiles.stories260K();
   private static final String PROMPT = "Lily and Ben went to the park. They saw a big";
@@ -63,6 +63,18 @@ class ThreeWorkersIT {
       assertEquals(s4.getPlan().getEpoch(), during.getKvPlacementList().stream().filter(p -> p.getHoldingsCount() == 4).findFirst().orElseThrow().getPlanEpoch());
       int[] first40 = java.util.Arrays.copyOf(next.get(120, TimeUnit.SECONDS).idArray(), 40);
       assertArrayEquals(expected, first40, "output unchanged on four stages");
+
+      // scale down while serving: SIGTERM a worker mid-request; it drains (the request completes), then leaves
+      long epoch4 = cluster.status().getPlan().getEpoch();
+      CompletableFuture<GenerationClient.Result> draining = CompletableFuture.supplyAsync(() -> GenerationClient.generate(cluster.channel(), GenerationClient.greedy(PROMPT, 200).build(), 120));
+      cluster.await("the request running on four stages", s -> s.getRunningRequests() == 1, Duration.ofSeconds(30));
+      small.terminate();
+      ClusterStatusResponse s3b = cluster.awaitServing(3, Duration.ofSeconds(90));
+      assertTrue(s3b.getPlan().getEpoch() > epoch4);
+      assertEquals(200, draining.get(120, TimeUnit.SECONDS).done().getUsage().getCompletionTokens(), "the request on the draining worker completed");
+      assertTrue(small.awaitExit(Duration.ofSeconds(40)), "the drained worker exits");
+      assertTrue(small.logText().contains("drained"), "it drained rather than timed out");
+      assertArrayEquals(expected, GenerationClient.generate(cluster.channel(), GenerationClient.greedy(PROMPT, 40).build(), 60).idArray(), "output unchanged after scaling down");
     }
   }
 }

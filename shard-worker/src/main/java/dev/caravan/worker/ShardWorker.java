@@ -241,8 +241,8 @@ public final class ShardWorker implements AutoCloseable {
   }
 
   /**
-   * Leaves gracefully: says so in the cluster (the coordinator plans without us), waits until no current plan uses us
-   * and our sessions are released (or the drain timeout passes), then stops.
+   * Leaves gracefully: says so in the cluster (the coordinator plans without us), waits until the coordinator has
+   * retired every plan we serve — it does when their last request ends — (or the drain timeout passes), then stops.
    */
   public void drain() {
     if (hz == null || draining) {
@@ -255,10 +255,12 @@ public final class ShardWorker implements AutoCloseable {
       hz.<String, String>getMap(ClusterNames.WORKER_STATE).put(uuid, ClusterNames.STATE_DRAINING);
       long deadline = System.nanoTime() + config.drainTimeout().toNanos();
       while (System.nanoTime() < deadline) {
+        // done when the current plan leaves us out and the coordinator has retired every older plan we served
+        // (it does so once no request runs on them)
         Plan current = hz.<String, Plan>getMap(ClusterNames.PLANS).get(modelId);
-        int sessions = CompletableFuture.supplyAsync(() -> host.sessionCount(), compute).get(5, TimeUnit.SECONDS);
-        if ((current == null || !current.involves(uuid)) && sessions == 0) {
-          LOG.info("drained: no plan uses this worker and no session is held");
+        int stages = CompletableFuture.supplyAsync(() -> host.stageCount(), compute).get(5, TimeUnit.SECONDS);
+        if ((current == null || !current.involves(uuid)) && stages == 0) {
+          LOG.info("drained: no plan in use needs this worker");
           break;
         }
         Thread.sleep(200);

@@ -302,6 +302,11 @@ final class StageHost implements AutoCloseable {
     return n;
   }
 
+  /** Plan epochs this worker still serves. */
+  int stageCount() {
+    return stages.size();
+  }
+
   int sessionCount() {
     return stages.values().stream().mapToInt(s -> s.sessions.size()).sum();
   }

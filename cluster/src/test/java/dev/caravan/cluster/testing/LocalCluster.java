@@ -68,9 +68,9 @@ public final class LocalCluster implements AutoCloseable {
       waitFor(process, 10);
     }
 
-    /** SIGTERM: the process drains and leaves. */
+    /** SIGTERM: the process drains and leaves. (Through the handle: Process.destroy would also close its stdin, which makes the child exit at once.) */
     public void terminate() {
-      process.destroy();
+      process.toHandle().destroy();
     }
 
     public boolean awaitExit(Duration d) throws InterruptedException {
@@ -209,7 +209,7 @@ public final class LocalCluster implements AutoCloseable {
       Channels.close(channel);
     }
     for (Node n : nodes) {
-      n.process.destroy();
+      n.process.toHandle().destroy();
     }
     for (Node n : nodes) {
       waitFor(n.process, 8);

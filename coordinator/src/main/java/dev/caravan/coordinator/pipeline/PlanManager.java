@@ -234,7 +234,10 @@ public final class PlanManager implements AutoCloseable {
     }
     try {
       long oldest = Math.min(loop.oldestEpochInUse().get(5, TimeUnit.SECONDS), serving.epoch());
-      executor.retireBelow(oldest);
+      if (executor.plans().keySet().stream().anyMatch(e -> e < oldest)) {
+        loop.retireBelow(oldest);
+        executor.retireBelow(oldest);
+      }
     } catch (Exception e) {
       LOG.debug("retire check failed: {}", e.toString());
     }

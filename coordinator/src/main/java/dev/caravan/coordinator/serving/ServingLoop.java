@@ -173,7 +173,7 @@ public final class ServingLoop implements AutoCloseable {
     });
   }
 
-  /** Epochs some running, waiting or kept sequence still uses (a plan older than all of them can be retired). */
+  /** The oldest plan epoch a running or waiting request is bound to (Long.MAX_VALUE: none); older plans can be retired. */
   public CompletableFuture<Long> oldestEpochInUse() {
     CompletableFuture<Long> f = new CompletableFuture<>();
     post(() -> {
@@ -183,12 +183,23 @@ public final class ServingLoop implements AutoCloseable {
           oldest = Math.min(oldest, g.sequence.epoch());
         }
       }
-      for (SessionRecord r : sessions.values()) {
-        oldest = Math.min(oldest, r.epoch());
-      }
       f.complete(oldest);
     });
     return f;
+  }
+
+  /**
+   * Plans below {@code epoch} are being retired: idle sessions kept on them are dropped (their caches go with the
+   * plan; a later turn recomputes its prompt on the serving plan, as it would anyway).
+   */
+  public void retireBelow(long epoch) {
+    post(() -> sessions.entrySet().removeIf(e -> {
+      if (!e.getValue().busy() && e.getValue().epoch() < epoch) {
+        placement.remove(sessionKey(e.getKey()));
+        return true;
+      }
+      return false;
+    }));
   }
 
   /** Running and waiting counts, read on the loop thread. */
