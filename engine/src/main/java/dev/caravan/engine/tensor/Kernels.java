@@ -47,6 +47,17 @@ public interface Kernels {
     }
   }
 
+  /**
+   * Rows [{@code rowFrom}, {@code rowTo}) against {@code nTokens} vectors, the building block of {@link MatMul}: for
+   * each row r and token t, {@code out[outOff + t * outStride + r] = dot(w, r, x, xOff + t * xStride)}, bit for bit.
+   * Implementations read each weight row once for all the tokens.
+   */
+  default void dotRows(WeightMatrix w, int rowFrom, int rowTo, float[] x, int xOff, int xStride, int nTokens, float[] out, int outOff, int outStride) {
+    for (int r = rowFrom; r < rowTo; r++) {
+      dotTokens(w, r, x, xOff, xStride, nTokens, out, outOff + r, outStride);
+    }
+  }
+
   /** Writes the {@code w.cols()} values of row {@code row}, exactly dequantized, to {@code out[outOff ..]}. */
   void dequantizeRow(WeightMatrix w, int row, float[] out, int outOff);
 

@@ -64,7 +64,7 @@ public final class VectorKernels implements Kernels {
   private static final VectorShuffle<Float> ROT2 = VectorShuffle.iota(F, 2, 1, true);
   private static final VectorShuffle<Float> ROT1 = VectorShuffle.iota(F, 1, 1, true);
 
-  /** Rows dequantized together by {@link #dotBlock} before the token loop. */
+  /** Rows dequantized together by {@link #dotRows} before the token loop. */
   static final int ROW_TILE = 8;
   /** Tokens that share one pass over a dequantized row. */
   static final int TOKEN_TILE = 4;
@@ -471,16 +471,16 @@ public final class VectorKernels implements Kernels {
   @Override
   public void dotTokens(WeightMatrix w, int row, float[] x, int xOff, int xStride, int nTokens, float[] out, int outOff, int outStride) {
     // out index for row r is outOff' + t * outStride + r; shift so that row `row` lands on outOff
-    dotBlock(w, row, row + 1, x, xOff, xStride, nTokens, out, outOff - row, outStride);
+    dotRows(w, row, row + 1, x, xOff, xStride, nTokens, out, outOff - row, outStride);
   }
 
   /**
-   * Rows [{@code rowFrom}, {@code rowTo}) against {@code nTokens} vectors:
-   * {@code out[outOff + t * outStride + r] = dot(w, r, x, xOff + t * xStride)}, bit for bit. One token: the direct
-   * {@link #dot}. Several: {@link #ROW_TILE} rows at a time are dequantized into a per-thread float tile, which an F32
-   * micro-kernel then multiplies with {@link #TOKEN_TILE} tokens at a time, following the same summation order.
+   * One token: the direct {@link #dot} per row. Several: {@link #ROW_TILE} rows at a time are dequantized into a
+   * per-thread float tile, which an F32 micro-kernel then multiplies with {@link #TOKEN_TILE} tokens at a time,
+   * following the same summation order (so every result is bit-identical to {@link #dot}).
    */
-  public void dotBlock(WeightMatrix w, int rowFrom, int rowTo, float[] x, int xOff, int xStride, int nTokens, float[] out, int outOff, int outStride) {
+  @Override
+  public void dotRows(WeightMatrix w, int rowFrom, int rowTo, float[] x, int xOff, int xStride, int nTokens, float[] out, int outOff, int outStride) {
     Objects.checkFromToIndex(rowFrom, rowTo, w.rows());
     if (nTokens == 1) {
       for (int r = rowFrom; r < rowTo; r++) {

@@ -119,13 +119,13 @@ class VectorKernelsTest {
 
   @ParameterizedTest(name = "{0} x {1}")
   @MethodSource("shapes")
-  void dotBlockIsBitIdenticalToDot(GgmlType t, int cols) {
+  void dotRowsIsBitIdenticalToDot(GgmlType t, int cols) {
     int rows = VectorKernels.ROW_TILE + 3;
     WeightMatrix w = TestWeights.random(t, rows, cols, seed(t, cols) + 2, ARENA);
     int nTokens = 6;
     float[] x = TestWeights.activations(nTokens * cols, seed(t, cols) + 3);
     float[] out = new float[nTokens * rows];
-    VECTOR.dotBlock(w, 1, rows, x, 0, cols, nTokens, out, 0, rows);
+    VECTOR.dotRows(w, 1, rows, x, 0, cols, nTokens, out, 0, rows);
     for (int tok = 0; tok < nTokens; tok++) {
       assertEquals(0f, out[tok * rows], "row 0 is outside the block and must stay untouched");
       for (int r = 1; r < rows; r++) {
