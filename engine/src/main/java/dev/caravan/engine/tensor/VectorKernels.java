@@ -14,15 +14,16 @@ import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
-import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Vector API kernels for every supported weight type: dequantize a block into float vectors, multiply-add them with
  * the F32 activations (like llama3.java), one float accumulator pair per row and token.
  *
- * <p>The float width is fixed once per JVM ({@link #BITS}: the preferred species, or {@code -Dcaravan.vectorBits=512|256|128});
- * the species must be a compile-time constant for C2 to emit SIMD code, so it is a static final, not a field.
+ * <p>The float width is fixed once per JVM ({@link VectorWidth}: the preferred species, or
+ * {@code -Dcaravan.vectorBits=512|256|128}); the species must be a compile-time constant for C2 to emit SIMD code, so it
+ * is a static final, not a field. Helpers that take or return vectors are small so that C2 inlines them (a vector that
+ * crosses a non-inlined call is boxed), and loop bodies are kept small to stay under C2's inlining node budget.
  *
  * <h2>Summation order (what makes results deterministic)</h2>
  *
@@ -33,7 +34,7 @@ import jdk.incubator.vector.VectorSpecies;
  *   <li>For each whole 32-value chunk, in order: its values 0..15 go into accumulator A, 16..31 into accumulator B, as
  *       {@code 16/L} vectors each, in order (lane = value index mod L).
  *   <li>Then (F32/F16/BF16 rows only) each remaining whole L-vector goes into A.
- *   <li>{@code r = reduce(A + B)}, where reduce is a fixed pairwise tree over the lanes ({@link #reduce}); never
+ *   <li>{@code r = reduce(A + B)}, where reduce is a fixed pairwise tree over the lanes ({@link VectorWidth#sum}); never
  *       {@code reduceLanes}, whose order is unspecified and differs between interpreter and C2.
  *   <li>Then (F32/F16/BF16 only) each remaining value adds {@code w * x} to {@code r} in index order.
  * </ol>
@@ -44,12 +45,12 @@ import jdk.incubator.vector.VectorSpecies;
  */
 public final class VectorKernels implements Kernels {
 
-  /** Float vector width in bits, chosen once per JVM. */
-  static final int BITS = chooseBits();
+  /** Float vector width in bits, chosen once per JVM ({@link VectorWidth}). */
+  static final int BITS = VectorWidth.BITS;
 
-  private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED.vectorBitSize() == BITS ? FloatVector.SPECIES_PREFERRED : VectorSpecies.of(float.class, VectorShape.forBitSize(BITS));
+  private static final VectorSpecies<Float> F = VectorWidth.F;
   /** Float lanes. */
-  private static final int L = F.length();
+  private static final int L = VectorWidth.L;
   /** Float vectors per 16-value unit. */
   private static final int P = 16 / L;
   private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, VectorShape.forBitSize(BITS));
@@ -57,12 +58,6 @@ public final class VectorKernels implements Kernels {
   private static final VectorSpecies<Byte> B128 = ByteVector.SPECIES_128;
   private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
   private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(LE);
-
-  // rotations for the fixed pairwise lane reduction
-  private static final VectorShuffle<Float> ROT8 = VectorShuffle.iota(F, 8 % L, 1, true);
-  private static final VectorShuffle<Float> ROT4 = VectorShuffle.iota(F, 4 % L, 1, true);
-  private static final VectorShuffle<Float> ROT2 = VectorShuffle.iota(F, 2, 1, true);
-  private static final VectorShuffle<Float> ROT1 = VectorShuffle.iota(F, 1, 1, true);
 
   /** Rows dequantized together by {@link #dotRows} before the token loop. */
   static final int ROW_TILE = 8;
@@ -72,22 +67,9 @@ public final class VectorKernels implements Kernels {
   // per thread: ROW_TILE dequantized rows (ROW_TILE * cols), grown on demand
   private static final ThreadLocal<float[][]> TILE = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
 
-  private static int chooseBits() {
-    int preferred = FloatVector.SPECIES_PREFERRED.vectorBitSize();
-    String prop = System.getProperty("caravan.vectorBits");
-    int bits = prop == null || prop.isBlank() ? Math.min(preferred, 512) : Integer.parseInt(prop.trim());
-    if (bits != 128 && bits != 256 && bits != 512) {
-      throw new IllegalArgumentException("caravan.vectorBits must be 128, 256 or 512, not " + prop);
-    }
-    if (bits > preferred) {
-      throw new IllegalArgumentException("caravan.vectorBits=" + bits + " exceeds this CPU's preferred " + preferred + "-bit vectors");
-    }
-    return bits;
-  }
-
   /** Whether this JVM can run these kernels usefully: at least 128-bit float vectors. */
   static boolean usable() {
-    return FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 128;
+    return VectorWidth.usable();
   }
 
   @Override
@@ -116,17 +98,9 @@ public final class VectorKernels implements Kernels {
     };
   }
 
-  /** Fixed pairwise tree over the lanes: lane i adds lane i + L/2, then i + L/4, ... ; the result is lane 0. */
-  static float reduce(FloatVector v) {
-    if (L >= 16) {
-      v = v.add(v.rearrange(ROT8));
-    }
-    if (L >= 8) {
-      v = v.add(v.rearrange(ROT4));
-    }
-    v = v.add(v.rearrange(ROT2));
-    v = v.add(v.rearrange(ROT1));
-    return v.lane(0);
+  /** The lane sum in a fixed order ({@link VectorWidth#sum}). */
+  private static float reduce(FloatVector v) {
+    return VectorWidth.sum(v);
   }
 
   /** The high nibble of each of 16 bytes, 0..15. x86 has no byte shift: shift 32-bit lanes, then mask. */
