@@ -1,0 +1,207 @@
+package dev.caravan.engine.tensor;
+
+import static dev.caravan.engine.tensor.VectorWidth.F;
+import static dev.caravan.engine.tensor.VectorWidth.L;
+
+import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Vector API versions of {@link ScalarMath}, reached through {@link VectorMath}. Element-wise operations and
+ * {@link ExpF exp} perform the same float operations as the scalar twins, so they give identical bits; only the
+ * reductions (dot, and the double sums of rmsNorm and softmax) add in a different, fixed order.
+ */
+final class SimdMath {
+  /** Doubles with the same vector shape as {@link VectorWidth#F}: half the lanes. */
+  private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED.vectorShape() == F.vectorShape() ? DoubleVector.SPECIES_PREFERRED : F.vectorShape().withLanes(double.class);
+  private static final int DL = D.length();
+  private static final VectorShuffle<Double> DROT4 = VectorShuffle.iota(D, 4 % DL, 1, true);
+  private static final VectorShuffle<Double> DROT2 = VectorShuffle.iota(D, 2 % DL, 1, true);
+  private static final VectorShuffle<Double> DROT1 = VectorShuffle.iota(D, 1, 1, true);
+
+  private SimdMath() {}
+
+  /**
+   * Dot product in the kernels' order: whole 32-value chunks split into accumulators A (values 0..15) and B (16..31),
+   * remaining whole vectors into A, then the fixed lane sum of A + B, then the tail in index order.
+   */
+  static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+    FloatVector accA = FloatVector.zero(F);
+    FloatVector accB = FloatVector.zero(F);
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+      for (int p = 0; p < 16; p += L) {
+        accA = FloatVector.fromArray(F, a, aOff + i + p).fma(FloatVector.fromArray(F, b, bOff + i + p), accA);
+      }
+      for (int p = 16; p < 32; p += L) {
+        accB = FloatVector.fromArray(F, a, aOff + i + p).fma(FloatVector.fromArray(F, b, bOff + i + p), accB);
+      }
+    }
+    for (; i + L <= n; i += L) {
+      accA = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), accA);
+    }
+    float sum = VectorWidth.sum(accA.add(accB));
+    for (; i < n; i++) {
+      sum += a[aOff + i] * b[bOff + i];
+    }
+    return sum;
+  }
+
+  static void axpy(float s, float[] x, int xOff, float[] y, int yOff, int n) {
+    int i = 0;
+    for (; i + L <= n; i += L) {
+      FloatVector.fromArray(F, y, yOff + i).add(FloatVector.fromArray(F, x, xOff + i).mul(s)).intoArray(y, yOff + i);
+    }
+    for (; i < n; i++) {
+      y[yOff + i] += s * x[xOff + i];
+    }
+  }
+
+  static void scale(float s, float[] x, int xOff, int n) {
+    int i = 0;
+    for (; i + L <= n; i += L) {
+      FloatVector.fromArray(F, x, xOff + i).mul(s).intoArray(x, xOff + i);
+    }
+    for (; i < n; i++) {
+      x[xOff + i] *= s;
+    }
+  }
+
+  static void add(float[] x, int xOff, float[] y, int yOff, int n) {
+    int i = 0;
+    for (; i + L <= n; i += L) {
+      FloatVector.fromArray(F, y, yOff + i).add(FloatVector.fromArray(F, x, xOff + i)).intoArray(y, yOff + i);
+    }
+    for (; i < n; i++) {
+      y[yOff + i] += x[xOff + i];
+    }
+  }
+
+  static void rmsNorm(float[] out, int outOff, float[] x, int xOff, float[] weight, int n, float eps) {
+    // sum of float products x*x, accumulated in double: low half-lanes into da, high into db
+    DoubleVector da = DoubleVector.zero(D);
+    DoubleVector db = DoubleVector.zero(D);
+    int i = 0;
+    for (; i + L <= n; i += L) {
+      FloatVector v = FloatVector.fromArray(F, x, xOff + i);
+      FloatVector sq = v.mul(v);
+      da = da.add((DoubleVector) sq.convertShape(VectorOperators.F2D, D, 0));
+      db = db.add((DoubleVector) sq.convertShape(VectorOperators.F2D, D, 1));
+    }
+    double sum = sum(da.add(db));
+    for (; i < n; i++) {
+      float v = x[xOff + i];
+      sum += v * v;
+    }
+    float scale = 1.0f / (float) Math.sqrt((float) (sum / n) + eps);
+    // out = (x * scale) * weight, element-wise as in the scalar twin
+    i = 0;
+    for (; i + L <= n; i += L) {
+      FloatVector.fromArray(F, x, xOff + i).mul(scale).mul(FloatVector.fromArray(F, weight, i)).intoArray(out, outOff + i);
+    }
+    for (; i < n; i++) {
+      out[outOff + i] = x[xOff + i] * scale * weight[i];
+    }
+  }
+
+  static void softmax(float[] x, int off, int n) {
+    if (n == 0) {
+      return;
+    }
+    // max (exact in any order)
+    float max = x[off];
+    int i = 0;
+    if (n >= L) {
+      FloatVector m = FloatVector.fromArray(F, x, off);
+      for (i = L; i + L <= n; i += L) {
+        m = m.max(FloatVector.fromArray(F, x, off + i));
+      }
+      max = m.reduceLanes(VectorOperators.MAX);
+    }
+    for (; i < n; i++) {
+      if (x[off + i] > max) {
+        max = x[off + i];
+      }
+    }
+    // e = exp(x - max), summed in double (low half-lanes into da, high into db)
+    DoubleVector da = DoubleVector.zero(D);
+    DoubleVector db = DoubleVector.zero(D);
+    i = 0;
+    for (; i + L <= n; i += L) {
+      FloatVector e = exp(FloatVector.fromArray(F, x, off + i).sub(max));
+      e.intoArray(x, off + i);
+      da = da.add((DoubleVector) e.convertShape(VectorOperators.F2D, D, 0));
+      db = db.add((DoubleVector) e.convertShape(VectorOperators.F2D, D, 1));
+    }
+    double sum = sum(da.add(db));
+    for (; i < n; i++) {
+      float e = ExpF.exp(x[off + i] - max);
+      x[off + i] = e;
+      sum += e;
+    }
+    scale((float) (1.0 / sum), x, off, n);
+  }
+
+  static void swiglu(float[] gate, int gateOff, float[] up, int upOff, float[] out, int outOff, int n) {
+    int i = 0;
+    for (; i + L <= n; i += L) {
+      FloatVector g = FloatVector.fromArray(F, gate, gateOff + i);
+      FloatVector silu = g.div(exp(g.neg()).add(1f));
+      silu.mul(FloatVector.fromArray(F, up, upOff + i)).intoArray(out, outOff + i);
+    }
+    for (; i < n; i++) {
+      float g = gate[gateOff + i];
+      out[outOff + i] = g / (1f + ExpF.exp(-g)) * up[upOff + i];
+    }
+  }
+
+  static void exp(float[] x, int off, int n) {
+    int i = 0;
+    for (; i + L <= n; i += L) {
+      exp(FloatVector.fromArray(F, x, off + i)).intoArray(x, off + i);
+    }
+    for (; i < n; i++) {
+      x[off + i] = ExpF.exp(x[off + i]);
+    }
+  }
+
+  /** {@link ExpF#exp} on every lane, with the same operations. */
+  static FloatVector exp(FloatVector x) {
+    FloatVector t = x.fma(ExpF.LOG2E, ExpF.ROUND);
+    FloatVector n = t.sub(ExpF.ROUND);
+    IntVector ni = t.reinterpretAsInts().sub(ExpF.ROUND_BITS);
+    FloatVector r = n.fma(FloatVector.broadcast(F, -ExpF.LN2_HI), x);
+    r = n.fma(FloatVector.broadcast(F, -ExpF.LN2_LO), r);
+    FloatVector p = FloatVector.broadcast(F, ExpF.P0).fma(r, FloatVector.broadcast(F, ExpF.P1));
+    p = p.fma(r, FloatVector.broadcast(F, ExpF.P2));
+    p = p.fma(r, FloatVector.broadcast(F, ExpF.P3));
+    p = p.fma(r, FloatVector.broadcast(F, ExpF.P4));
+    p = p.fma(r, FloatVector.broadcast(F, ExpF.P5));
+    FloatVector y = p.fma(r.mul(r), r).add(1f);
+    IntVector n1 = ni.lanewise(VectorOperators.ASHR, 1);
+    IntVector n2 = ni.sub(n1);
+    FloatVector e = y.mul(n1.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats()).mul(n2.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats());
+    // out of range: 0 below MIN, +inf above MAX, NaN stays NaN
+    e = e.blend(0f, x.compare(VectorOperators.LT, ExpF.MIN));
+    e = e.blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, ExpF.MAX));
+    VectorMask<Float> nan = x.compare(VectorOperators.NE, x);
+    return e.blend(x, nan);
+  }
+
+  /** Lane sum of a double vector in a fixed pairwise order. */
+  private static double sum(DoubleVector v) {
+    if (DL >= 8) {
+      v = v.add(v.rearrange(DROT4));
+    }
+    if (DL >= 4) {
+      v = v.add(v.rearrange(DROT2));
+    }
+    v = v.add(v.rearrange(DROT1));
+    return v.lane(0);
+  }
+}

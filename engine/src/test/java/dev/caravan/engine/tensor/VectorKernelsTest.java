@@ -1,0 +1,188 @@
+package dev.caravan.engine.tensor;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The Vector API kernels against their scalar twins, for every type, many row lengths (smallest, odd block counts,
+ * tails that are not a multiple of the vector width, 5632 and 11008) and seeded random data. This class runs once per
+ * vector width: the default Surefire run uses the preferred width, extra executions set {@code caravan.vectorBits}.
+ */
+class VectorKernelsTest {
+  private static final Arena ARENA = Arena.ofShared();
+  private static final ScalarKernels SCALAR = new ScalarKernels();
+  private static final VectorKernels VECTOR = new VectorKernels();
+
+  @AfterAll
+  static void closeArena() {
+    ARENA.close();
+  }
+
+  /** (type, cols) pairs covering each type's smallest row, odd block counts and model-sized rows. */
+  static Stream<Arguments> shapes() {
+    List<Arguments> out = new ArrayList<>();
+    for (GgmlType t : new GgmlType[] {GgmlType.F32, GgmlType.F16, GgmlType.BF16}) {
+      for (int cols : new int[] {1, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 100, 255, 256, 288, 2048, 5632, 11008}) {
+        out.add(Arguments.of(t, cols));
+      }
+    }
+    for (GgmlType t : new GgmlType[] {GgmlType.Q8_0, GgmlType.Q4_0}) {
+      for (int cols : new int[] {32, 64, 96, 160, 288, 800, 2048, 5632, 11008}) {
+        out.add(Arguments.of(t, cols));
+      }
+    }
+    for (GgmlType t : new GgmlType[] {GgmlType.Q4_K, GgmlType.Q6_K}) {
+      for (int cols : new int[] {256, 512, 768, 1280, 2816, 5632, 11008}) {
+        out.add(Arguments.of(t, cols));
+      }
+    }
+    return out.stream();
+  }
+
+  @Test
+  void namesTheWidth() {
+    assertEquals("vector-" + VectorKernels.BITS, VECTOR.name());
+  }
+
+  @ParameterizedTest(name = "{0} x {1}")
+  @MethodSource("shapes")
+  void dequantizeIsExactlyTheScalarTwin(GgmlType t, int cols) {
+    WeightMatrix w = TestWeights.random(t, 3, cols, seed(t, cols), ARENA);
+    float[] expected = new float[cols + 5];
+    float[] actual = new float[cols + 5];
+    for (int r = 0; r < w.rows(); r++) {
+      SCALAR.dequantizeRow(w, r, expected, 5);
+      VECTOR.dequantizeRow(w, r, actual, 5);
+      for (int i = 0; i < cols; i++) {
+        if (Float.floatToRawIntBits(expected[5 + i]) != Float.floatToRawIntBits(actual[5 + i])) {
+          fail(t + " row " + r + " value " + i + ": scalar " + expected[5 + i] + ", vector " + actual[5 + i]);
+        }
+      }
+    }
+  }
+
+  @ParameterizedTest(name = "{0} x {1}")
+  @MethodSource("shapes")
+  void dotMatchesTheScalarTwin(GgmlType t, int cols) {
+    WeightMatrix w = TestWeights.random(t, 3, cols, seed(t, cols), ARENA);
+    float[] x = TestWeights.activations(cols + 3, seed(t, cols) + 1);
+    float[] row = new float[cols];
+    for (int r = 0; r < w.rows(); r++) {
+      SCALAR.dequantizeRow(w, r, row, 0);
+      // |sum w x| error scale: the sum of |w x|, in double
+      double absSum = 0;
+      for (int i = 0; i < cols; i++) {
+        absSum += Math.abs((double) row[i] * x[3 + i]);
+      }
+      float s = SCALAR.dot(w, r, x, 3);
+      float v = VECTOR.dot(w, r, x, 3);
+      double tol = 1e-5 * absSum + 1e-30;
+      assertTrue(Math.abs(s - v) <= tol, t + " x " + cols + " row " + r + ": scalar " + s + ", vector " + v + ", tolerance " + tol);
+    }
+  }
+
+  @ParameterizedTest(name = "{0} x {1}")
+  @MethodSource("shapes")
+  void dotTokensIsBitIdenticalToDot(GgmlType t, int cols) {
+    WeightMatrix w = TestWeights.random(t, 2, cols, seed(t, cols), ARENA);
+    int stride = cols + 7;
+    for (int nTokens : new int[] {1, 2, 3, 4, 5, 7, 8, 9, 17}) {
+      float[] x = TestWeights.activations(11 + nTokens * stride, seed(t, cols) + nTokens);
+      for (Kernels k : new Kernels[] {SCALAR, VECTOR}) {
+        for (int r = 0; r < w.rows(); r++) {
+          float[] out = new float[2 + nTokens * 3];
+          k.dotTokens(w, r, x, 11, stride, nTokens, out, 2, 3);
+          for (int tok = 0; tok < nTokens; tok++) {
+            float single = k.dot(w, r, x, 11 + tok * stride);
+            assertEquals(Float.floatToRawIntBits(single), Float.floatToRawIntBits(out[2 + tok * 3]),
+                k.name() + " " + t + " x " + cols + " row " + r + " token " + tok + " of " + nTokens + ": dot " + single + ", dotTokens " + out[2 + tok * 3]);
+          }
+        }
+      }
+    }
+  }
+
+  @ParameterizedTest(name = "{0} x {1}")
+  @MethodSource("shapes")
+  void dotRowsIsBitIdenticalToDot(GgmlType t, int cols) {
+    int rows = VectorKernels.ROW_TILE + 3;
+    WeightMatrix w = TestWeights.random(t, rows, cols, seed(t, cols) + 2, ARENA);
+    int nTokens = 6;
+    float[] x = TestWeights.activations(nTokens * cols, seed(t, cols) + 3);
+    float[] out = new float[nTokens * rows];
+    VECTOR.dotRows(w, 1, rows, x, 0, cols, nTokens, out, 0, rows);
+    for (int tok = 0; tok < nTokens; tok++) {
+      assertEquals(0f, out[tok * rows], "row 0 is outside the block and must stay untouched");
+      for (int r = 1; r < rows; r++) {
+        float single = VECTOR.dot(w, r, x, tok * cols);
+        assertEquals(Float.floatToRawIntBits(single), Float.floatToRawIntBits(out[tok * rows + r]), t + " row " + r + " token " + tok);
+      }
+    }
+  }
+
+  @Test
+  void dotResultDoesNotDependOnWhereTheVectorSits() {
+    // same values at a different array offset (different alignment) give the same bits
+    WeightMatrix w = TestWeights.random(GgmlType.Q4_K, 1, 768, 5, ARENA);
+    float[] x = TestWeights.activations(768, 6);
+    float reference = VECTOR.dot(w, 0, x, 0);
+    for (int shift = 1; shift < 20; shift++) {
+      float[] moved = new float[768 + shift];
+      System.arraycopy(x, 0, moved, shift, 768);
+      assertEquals(Float.floatToRawIntBits(reference), Float.floatToRawIntBits(VECTOR.dot(w, 0, moved, shift)), "offset " + shift);
+    }
+  }
+
+  @Test
+  void f16AndBf16DequantizeEveryBitPatternLikeTheJdk() {
+    // all 65536 half-precision patterns, including subnormals, infinities and NaNs
+    MemorySegment s = ARENA.allocate(2 * 65536);
+    for (int i = 0; i < 65536; i++) {
+      s.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 2L * i, (short) i);
+    }
+    float[] out = new float[65536];
+    VECTOR.dequantizeRow(new WeightMatrix("f16", GgmlType.F16, s, 1, 65536), 0, out, 0);
+    for (int i = 0; i < 65536; i++) {
+      float expected = Float.float16ToFloat((short) i);
+      if (Float.isNaN(expected)) {
+        assertTrue(Float.isNaN(out[i]), "f16 pattern " + Integer.toHexString(i));
+      } else {
+        assertEquals(Float.floatToRawIntBits(expected), Float.floatToRawIntBits(out[i]), "f16 pattern " + Integer.toHexString(i));
+      }
+    }
+    VECTOR.dequantizeRow(new WeightMatrix("bf16", GgmlType.BF16, s, 1, 65536), 0, out, 0);
+    for (int i = 0; i < 65536; i++) {
+      assertEquals(i << 16, Float.floatToRawIntBits(out[i]), "bf16 pattern " + Integer.toHexString(i));
+    }
+  }
+
+  @Test
+  void rejectsRowsOutsideTheMatrix() {
+    WeightMatrix w = TestWeights.random(GgmlType.Q8_0, 2, 64, 1, ARENA);
+    float[] x = new float[64];
+    for (Kernels k : new Kernels[] {SCALAR, VECTOR}) {
+      org.junit.jupiter.api.Assertions.assertThrows(IndexOutOfBoundsException.class, () -> k.dot(w, 2, x, 0));
+      org.junit.jupiter.api.Assertions.assertThrows(IndexOutOfBoundsException.class, () -> k.dot(w, 0, x, 1));
+      org.junit.jupiter.api.Assertions.assertThrows(IndexOutOfBoundsException.class, () -> k.dequantizeRow(w, 0, new float[63], 0));
+    }
+  }
+
+  private static long seed(GgmlType t, int cols) {
+    return new SplittableRandom(t.ordinal() * 100_003L + cols).nextLong();
+  }
+}
