@@ -44,6 +44,11 @@ public final class Oracle {
     return model.equals("stories260K") ? SharedFiles.stories260K() : SharedFiles.oracle("models/" + model + ".gguf");
   }
 
+  /** Whether ../shared/oracle/logits holds this model's full rows. */
+  public boolean hasFullLogits() {
+    return java.nio.file.Files.isRegularFile(SharedFiles.root().resolve("oracle/logits/" + model + ".seq.f32"));
+  }
+
   /** Every logit of every sequential position (32 x vocab), when ../shared/oracle/logits has them (512-token vocabularies). */
   public float[][] fullLogits() throws IOException {
     Path p = SharedFiles.oracle("logits/" + model + ".seq.f32");

@@ -52,7 +52,7 @@ class OracleLogitsTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"stories260K", "tiny256-F32"})
+  @ValueSource(strings = {"stories260K", "tiny256-F32", "tiny256-F16", "tiny256-BF16", "tiny256-Q8_0", "tiny256-Q4_0", "tiny256-Q4_K", "tiny256-Q6_K", "stories15m-shape-Q8_0"})
   void matchesLlamaCpp(String name) throws IOException {
     Oracle o = Oracle.load(name);
     try (LlamaModel model = LlamaModel.open(o.modelPath(), parallel)) {
@@ -72,12 +72,20 @@ class OracleLogitsTest {
         batch.add(o.inputIds[i], i, cache, true);
         stage.forward(batch, null, seq[i]);
       }
-      float[][] reference = o.fullLogits();
+      // every logit where llama.cpp's full rows are stored (512-token vocabularies), else its top-10
+      float[][] reference = o.hasFullLogits() ? o.fullLogits() : null;
       float worst = 0;
       for (int i = 0; i < n; i++) {
-        worst = Math.max(worst, checkRow(name + " sequential pos " + i, seq[i], reference[i], o.sequential[i], tol));
+        if (reference != null) {
+          worst = Math.max(worst, checkRow(name + " sequential pos " + i, seq[i], reference[i], o.sequential[i], tol));
+        } else {
+          checkTop(name + " sequential pos " + i, seq[i], o.sequential[i], tol);
+          for (int j = 0; j < o.sequential[i].topIds().length; j++) {
+            worst = Math.max(worst, Math.abs(seq[i][o.sequential[i].topIds()[j]] - o.sequential[i].topLogits()[j]));
+          }
+        }
       }
-      System.out.printf("%s (%s): max |logit - llama.cpp| over %d positions = %.3g%n", name, type, n, worst);
+      System.out.printf("%s (%s): max |logit - llama.cpp| over %d positions%s = %.3g%n", name, type, n, reference == null ? " (top-10 entries)" : "", worst);
 
       // all 32 tokens in one batch: llama.cpp's batch oracle, and bit-identical to our sequential run
       KvCache cache2 = stage.newCache();
