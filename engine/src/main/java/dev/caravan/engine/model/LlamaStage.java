@@ -3,7 +3,7 @@ package dev.caravan.engine.model;
 import dev.caravan.engine.tensor.Kernels;
 import dev.caravan.engine.tensor.MatMul;
 import dev.caravan.engine.tensor.Parallel;
-import dev.caravan.engine.tensor.WeightMatrix;
+import dev.caravan.engine.tensor.VectorMath;
 
 /**
  * Runs one {@link LayerRange} of a LLaMA model over a {@link Batch}: the unit a pipeline stage executes. A single-process
@@ -140,7 +140,7 @@ public final class LlamaStage {
 
       // attention: xb = rmsnorm(x) * attn_norm; q, k, v projections
       for (int b = 0; b < n; b++) {
-        rmsNorm(xb, b * dim, x, b * dim, layer.attnNorm(), dim, c.rmsEps());
+        VectorMath.rmsNorm(xb, b * dim, x, b * dim, layer.attnNorm(), dim, c.rmsEps());
       }
       MatMul.matmul(kernels, parallel, layer.wq(), xb, n, q);
       MatMul.matmul(kernels, parallel, layer.wk(), xb, n, k);
@@ -163,17 +163,17 @@ public final class LlamaStage {
 
       // output projection and residual: x += wo · att
       MatMul.matmul(kernels, parallel, layer.wo(), att, n, xb);
-      add(x, xb, n * dim);
+      VectorMath.add(xb, 0, x, 0, n * dim);
 
       // feed-forward: x += w_down · (silu(w_gate · xn) * (w_up · xn)), xn = rmsnorm(x) * ffn_norm
       for (int b = 0; b < n; b++) {
-        rmsNorm(xb, b * dim, x, b * dim, layer.ffnNorm(), dim, c.rmsEps());
+        VectorMath.rmsNorm(xb, b * dim, x, b * dim, layer.ffnNorm(), dim, c.rmsEps());
       }
       MatMul.matmul(kernels, parallel, layer.wGate(), xb, n, hb);
       MatMul.matmul(kernels, parallel, layer.wUp(), xb, n, hb2);
-      swiglu(hb, hb2, n * c.ffnDim());
+      VectorMath.swiglu(hb, 0, hb2, 0, hb, 0, n * c.ffnDim());
       MatMul.matmul(kernels, parallel, layer.wDown(), hb, n, xb);
-      add(x, xb, n * dim);
+      VectorMath.add(xb, 0, x, 0, n * dim);
     }
 
     // every sequence's cache now holds the batch's positions
@@ -193,7 +193,7 @@ public final class LlamaStage {
     int m = 0;
     for (int b = 0; b < n; b++) {
       if (batch.wantsLogits(b)) {
-        rmsNorm(logitsIn, m * dim, x, b * dim, w.outputNorm, dim, c.rmsEps());
+        VectorMath.rmsNorm(logitsIn, m * dim, x, b * dim, w.outputNorm, dim, c.rmsEps());
         m++;
       }
     }
@@ -275,71 +275,19 @@ public final class LlamaStage {
         KvCache cache = batch.cache(b);
         int pos = batch.position(b);
         int qOff = b * qDim + h * headDim;
-        // scores: q · k_t * scale for t in [0, pos]; max for a stable softmax
-        float max = Float.NEGATIVE_INFINITY;
+        // scores: q · k_t * scale for t in [0, pos], then softmax (max-subtracted, double sum, like ggml)
         for (int t = 0; t <= pos; t++) {
-          float[] kb = cache.keyBlock(layer, t);
-          int kOff = cache.offsetInBlock(t) + kvh * headDim;
-          float dot = 0f;
-          for (int d = 0; d < headDim; d++) {
-            dot += kb[kOff + d] * q[qOff + d];
-          }
-          s[t] = dot * attentionScale;
-          max = Math.max(max, s[t]);
+          s[t] = VectorMath.dotF32(cache.keyBlock(layer, t), cache.offsetInBlock(t) + kvh * headDim, q, qOff, headDim) * attentionScale;
         }
-        // softmax with a double sum, like ggml
-        double sum = 0;
-        for (int t = 0; t <= pos; t++) {
-          float e = (float) Math.exp(s[t] - max);
-          s[t] = e;
-          sum += e;
-        }
-        float inv = (float) (1.0 / sum);
+        VectorMath.softmax(s, 0, pos + 1);
         // att = sum_t softmax_t * v_t
         int oOff = b * qDim + h * headDim;
         java.util.Arrays.fill(att, oOff, oOff + headDim, 0f);
         for (int t = 0; t <= pos; t++) {
-          float a = s[t] * inv;
-          float[] vb = cache.valueBlock(layer, t);
-          int vOff = cache.offsetInBlock(t) + kvh * headDim;
-          for (int d = 0; d < headDim; d++) {
-            att[oOff + d] += a * vb[vOff + d];
-          }
+          VectorMath.axpy(s[t], cache.valueBlock(layer, t), cache.offsetInBlock(t) + kvh * headDim, att, oOff, headDim);
         }
       }
     }
   }
 
-  /** out = x / sqrt(mean(x^2) + eps) * weight, with the sum of squares in double (ggml's rms_norm). */
-  static void rmsNorm(float[] out, int outOff, float[] x, int xOff, float[] weight, int n, float eps) {
-    double sum = 0;
-    for (int i = 0; i < n; i++) {
-      float v = x[xOff + i];
-      sum += v * v;
-    }
-    float mean = (float) (sum / n);
-    float scale = 1.0f / (float) Math.sqrt(mean + eps);
-    for (int i = 0; i < n; i++) {
-      out[outOff + i] = x[xOff + i] * scale * weight[i];
-    }
-  }
-
-  /** gate = silu(gate) * up, silu(g) = g / (1 + e^-g). */
-  static void swiglu(float[] gate, float[] up, int n) {
-    for (int i = 0; i < n; i++) {
-      float g = gate[i];
-      gate[i] = g / (1.0f + (float) Math.exp(-g)) * up[i];
-    }
-  }
-
-  static void add(float[] acc, float[] x, int n) {
-    for (int i = 0; i < n; i++) {
-      acc[i] += x[i];
-    }
-  }
-
-  /** The matrices of this stage, for diagnostics. */
-  WeightMatrix classifier() {
-    return w.output;
-  }
 }
