@@ -100,7 +100,7 @@ final class SvgChart {
       return noData(sb, xLabel, yLabel);
     }
     Axis x = Axis.of(edges[0], edges[edges.length - 1] > edges[0] ? edges[edges.length - 1] : edges[0] + 1);
-    Axis y = Axis.of(0, max);
+    Axis y = Axis.of(0, max, true);
     axes(sb, x, y, xLabel, yLabel);
     for (int i = 0; i < counts.length; i++) {
       if (counts[i] == 0) {
@@ -119,7 +119,15 @@ final class SvgChart {
   /** A linear axis with round tick values covering [min, max]. */
   record Axis(double min, double max, double step) {
     static Axis of(double min, double max) {
+      return of(min, max, false);
+    }
+
+    /** With {@code whole}, ticks are whole numbers (for counts). */
+    static Axis of(double min, double max, boolean whole) {
       double step = niceStep((max - min) / 5);
+      if (whole) {
+        step = Math.max(1, Math.rint(step));
+      }
       double lo = Math.floor(min / step) * step;
       double hi = Math.ceil(max / step) * step;
       if (hi <= lo) {
