@@ -38,9 +38,11 @@ import picocli.CommandLine.Spec;
             + "latency counted from each request's scheduled time). Stops after --requests and/or --duration (100 requests, or one pass over "
             + "--dataset, when neither is given)."},
     footer = {"", "Examples:",
-        "  caravan loadtest --target 127.0.0.1:7070 --concurrency 8 --requests 200 --input-len 128 --output-len 128",
-        "  caravan loadtest --rate 4 --duration 2m --slo ttft=500ms,tpot=50ms --output-html report.html",
-        "  caravan loadtest --sweep concurrency=1,2,4,8 --requests 64 --output-json sweep.json"})
+        "  caravan loadtest --target 127.0.0.1:7070 --concurrency 8 --requests 200",
+        "  caravan loadtest --rate 4 --duration 2m --slo ttft=500ms,tpot=50ms \\",
+        "      --output-html report.html",
+        "  caravan loadtest --sweep concurrency=1,2,4,8 --requests 64 \\",
+        "      --input-len 256 --output-len 64 --output-json sweep.json"})
 public final class LoadtestCommand implements Callable<Integer> {
   /** Requests of a run given neither --requests nor --duration (random prompts). */
   static final long DEFAULT_REQUESTS = 100;
