@@ -71,11 +71,7 @@ final class HtmlReport {
     meta(sb, "Workload", r.workload());
     meta(sb, "Started", r.outcome().startedAt().toString());
     if (r.slo().any()) {
-      StringBuilder slo = new StringBuilder();
-      for (Map.Entry<String, Double> e : r.slo().asMap().entrySet()) {
-        slo.append(slo.isEmpty() ? "" : ", ").append(e.getKey()).append(" ≤ ").append(SvgChart.value(e.getValue())).append(" ms");
-      }
-      meta(sb, "Goodput SLOs", slo.toString());
+      meta(sb, "Goodput SLOs", r.slo().describe());
     }
     return sb.toString();
   }

@@ -160,7 +160,7 @@ public final class LoadtestCommand implements Callable<Integer> {
       }
       out.println("Workload: " + workload.describe());
       if (slo != null) {
-        out.println("Goodput SLOs (ms): " + slo.asMap());
+        out.println("Goodput SLOs: " + slo.describe());
       }
       out.flush();
       LoadDriver driver = new LoadDriver(InferenceGrpc.newStub(channel), workload, requestTimeout);

@@ -41,6 +41,13 @@ record Slo(Double ttftMs, Double tpotMs, Double e2elMs) {
     return m;
   }
 
+  /** For people: "ttft <= 500 ms, tpot <= 50 ms". */
+  String describe() {
+    StringBuilder sb = new StringBuilder();
+    asMap().forEach((k, v) -> sb.append(sb.isEmpty() ? "" : ", ").append(k).append(" <= ").append(SvgChart.value(v)).append(" ms"));
+    return sb.toString();
+  }
+
   /**
    * Parses {@code ttft=500ms,tpot=50ms,e2el=2s}. A number without a unit is milliseconds, as in vLLM.
    *
