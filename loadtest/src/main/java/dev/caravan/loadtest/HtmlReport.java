@@ -121,9 +121,9 @@ final class HtmlReport {
     List<Timeline.Second> secs = timeline.seconds();
     double[] xs = secs.stream().mapToDouble(Timeline.Second::second).toArray();
     sb.append(SvgChart.lines("Output token throughput", "seconds since start", "tokens/s", List.of(new SvgChart.Series("output tok/s", xs, perSecond(secs, s -> (double) s.outputTokens()))), false));
-    sb.append(SvgChart.lines("Requests per second", "seconds since start", "requests", List.of(
-        new SvgChart.Series("completed/s", xs, perSecond(secs, s -> (double) s.completed())),
-        new SvgChart.Series("failed/s", xs, perSecond(secs, s -> (double) s.failed())),
+    sb.append(SvgChart.lines("Requests ending per second, and in flight", "seconds since start", "requests", List.of(
+        new SvgChart.Series("completed", xs, perSecond(secs, s -> (double) s.completed())),
+        new SvgChart.Series("failed", xs, perSecond(secs, s -> (double) s.failed())),
         new SvgChart.Series("in flight", xs, perSecond(secs, s -> (double) s.active()))), false));
     sb.append(percentilesOverTime("TTFT percentiles (requests ending in each second)", xs, secs, Timeline.Second::ttftMicros, r.percentiles()));
     sb.append(percentilesOverTime("ITL percentiles (tokens arriving in each second)", xs, secs, Timeline.Second::itlMicros, r.percentiles()));

@@ -88,9 +88,9 @@ final class LoadDriver {
           break;
         }
         long due = t0 + offset;
-        sleepUntil(due);
         long index = i;
         Workload.RequestSpec spec = workload.request(index);
+        sleepUntil(due);
         if (slots == null) {
           pending.add(GenerateCall.start(stub, index, spec, t0, due, requestTimeout, live));
         } else {

@@ -37,15 +37,6 @@ record Traffic(Integer concurrency, Double rate, ArrivalSchedule.Kind arrivals, 
     return concurrency != null;
   }
 
-  /** The same traffic at another load point of a sweep. */
-  Traffic withConcurrency(int c) {
-    return new Traffic(c, null, arrivals, null, requests, duration, seed);
-  }
-
-  Traffic withRate(double r) {
-    return new Traffic(null, r, arrivals, maxConcurrency, requests, duration, seed);
-  }
-
   /** One line for the console. */
   String describe() {
     String shape = closedLoop()
