@@ -201,7 +201,7 @@ final class HtmlReport {
     double[] xs = points.stream().mapToDouble(r -> r.traffic().closedLoop() ? r.traffic().concurrency() : r.traffic().rate()).toArray();
     double[] tok = points.stream().mapToDouble(r -> r.metrics().outputThroughput()).toArray();
     return SvgChart.lines("Output token throughput against " + dimension.key, dimension == SweepSpec.Dimension.RATE ? "offered rate (req/s)" : "concurrency", "output tokens/s",
-        List.of(new SvgChart.Series("output tok/s", xs, tok)), true);
+        List.of(new SvgChart.Series("output tok/s", xs, tok, null, tags(points))), true);
   }
 
   private static String sweepChart(String name, List<Report> points, Function<Metrics, Metrics.Latency> latency) {
@@ -217,7 +217,12 @@ final class HtmlReport {
     }
     String tailName = points.isEmpty() || points.getFirst().percentiles().isEmpty() ? "median" : "p" + Report.percentileWord(points.getFirst().percentiles().getLast());
     return SvgChart.lines(name + " against output throughput", "output tokens/s", name + " (ms)",
-        List.of(new SvgChart.Series("median", xs, median, medianLabels), new SvgChart.Series(tailName, xs, tail, tailLabels)), true);
+        List.of(new SvgChart.Series("median", xs, median, medianLabels, null), new SvgChart.Series(tailName, xs, tail, tailLabels, tags(points))), true);
+  }
+
+  /** Point tags of a sweep: c=4 or 2 req/s. */
+  private static String[] tags(List<Report> points) {
+    return points.stream().map(r -> r.traffic().closedLoop() ? "c=" + r.traffic().concurrency() : Report.number(r.traffic().rate()) + "/s").toArray(String[]::new);
   }
 
   private static String load(Report r) {

@@ -21,10 +21,11 @@ final class SvgChart {
    * One line. NaN y values leave a gap.
    *
    * @param labels hover text per point, or null for "x, y"
+   * @param tags short text written beside each point, or null
    */
-  record Series(String name, double[] xs, double[] ys, String[] labels) {
+  record Series(String name, double[] xs, double[] ys, String[] labels, String[] tags) {
     Series(String name, double[] xs, double[] ys) {
-      this(name, xs, ys, null);
+      this(name, xs, ys, null, null);
     }
   }
 
@@ -77,6 +78,10 @@ final class SvgChart {
             String label = s.labels() != null ? s.labels()[i] : s.name() + ": " + value(s.xs()[i]) + ", " + value(s.ys()[i]);
             sb.append("<circle cx=\"").append(fmt(px(x, s.xs()[i]))).append("\" cy=\"").append(fmt(py(y, s.ys()[i]))).append("\" r=\"3.2\" fill=\"").append(color)
                 .append("\"><title>").append(Html.escape(label)).append("</title></circle>\n");
+            if (s.tags() != null) {
+              sb.append("<text x=\"").append(fmt(px(x, s.xs()[i]) + 5)).append("\" y=\"").append(fmt(py(y, s.ys()[i]) - 6)).append("\" class=\"tick\">")
+                  .append(Html.escape(s.tags()[i])).append("</text>\n");
+            }
           }
         }
       }
