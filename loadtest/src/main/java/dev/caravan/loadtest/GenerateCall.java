@@ -1,0 +1,100 @@
+package dev.caravan.loadtest;
+
+import dev.caravan.proto.v1.Completion;
+import dev.caravan.proto.v1.GenerateResponse;
+import dev.caravan.proto.v1.InferenceGrpc;
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One streamed {@code Generate} call, timed from the arrival of each chunk on the gRPC callback thread. It always
+ * completes: with the server's completion, or with the status that ended the stream (its deadline included). Never
+ * completes exceptionally.
+ */
+final class GenerateCall implements StreamObserver<GenerateResponse> {
+  private final long index;
+  private final Workload.RequestSpec spec;
+  private final long runStartNanos;
+  private final long startNanos;
+  private final long sendNanos;
+  private final LiveCounters live;
+  private final TokenTimer timer;
+  private final CompletableFuture<RequestResult> result = new CompletableFuture<>();
+  private Completion completion;
+
+  private GenerateCall(long index, Workload.RequestSpec spec, long runStartNanos, long startNanos, long sendNanos, LiveCounters live) {
+    this.index = index;
+    this.spec = spec;
+    this.runStartNanos = runStartNanos;
+    this.startNanos = startNanos;
+    this.sendNanos = sendNanos;
+    this.live = live;
+    this.timer = new TokenTimer(startNanos);
+  }
+
+  /**
+   * Sends the request now.
+   *
+   * @param runStartNanos the run's time zero ({@link System#nanoTime()} scale)
+   * @param startNanos when the request counts as started: its scheduled time (open loop) or now (closed loop)
+   * @param timeout the call's deadline, from now
+   */
+  static CompletableFuture<RequestResult> start(InferenceGrpc.InferenceStub stub, long index, Workload.RequestSpec spec, long runStartNanos, long startNanos, Duration timeout, LiveCounters live) {
+    GenerateCall call = new GenerateCall(index, spec, runStartNanos, startNanos, System.nanoTime(), live);
+    live.sent();
+    try {
+      stub.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS).generate(spec.request(), call);
+    } catch (RuntimeException e) {
+      call.onError(e);
+    }
+    return call.result;
+  }
+
+  @Override
+  public void onNext(GenerateResponse response) {
+    long now = System.nanoTime();
+    if (response.hasDelta()) {
+      int n = response.getDelta().getTokenIdsCount();
+      timer.chunk(now, n);
+      live.tokens(n);
+    } else if (response.hasDone()) {
+      completion = response.getDone();
+      finish(now, null);
+    }
+  }
+
+  @Override
+  public void onError(Throwable t) {
+    finish(System.nanoTime(), Status.fromThrowable(t));
+  }
+
+  @Override
+  public void onCompleted() {
+    if (completion == null) {
+      finish(System.nanoTime(), Status.INTERNAL.withDescription("the stream ended without a completion"));
+    }
+  }
+
+  private void finish(long now, Status error) {
+    if (result.isDone()) {
+      return;
+    }
+    double start = (startNanos - runStartNanos) / 1e9;
+    double queue = (sendNanos - startNanos) / 1e9;
+    double latency = (now - startNanos) / 1e9;
+    RequestResult r;
+    if (error != null) {
+      r = RequestResult.failure(index, start, queue, latency, spec.inputTokens(), error);
+    } else {
+      var usage = completion.getUsage();
+      int input = usage.getPromptTokens() > 0 ? usage.getPromptTokens() : Math.max(0, spec.inputTokens());
+      int output = usage.getCompletionTokens() > 0 ? usage.getCompletionTokens() : timer.tokens();
+      r = new RequestResult(index, start, queue, timer.ttftSeconds(now), latency, timer.itlSeconds(), input, output, Status.Code.OK, "");
+    }
+    live.finished(r.success());
+    result.complete(r);
+  }
+}
