@@ -1,6 +1,7 @@
 package dev.caravan.cli;
 
 import dev.caravan.coordinator.CoordinatorCommand;
+import dev.caravan.loadtest.LoadtestCommand;
 import dev.caravan.worker.WorkerCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -11,7 +12,7 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     version = "caravan 0.1.0",
     description = "Distributed inference for LLaMA-family models.",
-    subcommands = {RunCommand.class, ModelCommand.class, CoordinatorCommand.class, WorkerCommand.class, GenerateCommand.class, StatusCommand.class, CommandLine.HelpCommand.class})
+    subcommands = {RunCommand.class, ModelCommand.class, CoordinatorCommand.class, WorkerCommand.class, GenerateCommand.class, StatusCommand.class, LoadtestCommand.class, CommandLine.HelpCommand.class})
 public final class Caravan implements Runnable {
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
