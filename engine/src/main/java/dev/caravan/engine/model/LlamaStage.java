@@ -45,6 +45,8 @@ public final class LlamaStage {
   private float[] ropeCos; // (n, ropeDim / 2)
   private float[] ropeSin; // (n, ropeDim / 2)
   private float[] logitsIn; // (n, dim) normed final hidden state of the tokens that want logits
+  private float[] xr; // (n, max(dim, qDim, ffn)) a matmul input rounded to the weight type's vec-dot type
+  private dev.caravan.engine.tensor.GgmlType xrType; // the type xr is rounded for (q, k and v share one input)
 
   // The attention fan-out reads these; kept as fields so a forward pass allocates nothing.
   private final AttentionTask attentionTask = new AttentionTask();
@@ -142,9 +144,9 @@ public final class LlamaStage {
       for (int b = 0; b < n; b++) {
         VectorMath.rmsNorm(xb, b * dim, x, b * dim, layer.attnNorm(), dim, c.rmsEps());
       }
-      MatMul.matmul(kernels, parallel, layer.wq(), xb, n, q);
-      MatMul.matmul(kernels, parallel, layer.wk(), xb, n, k);
-      MatMul.matmul(kernels, parallel, layer.wv(), xb, n, v);
+      matmul(layer.wq(), xb, n, q, false);
+      matmul(layer.wk(), xb, n, k, true);
+      matmul(layer.wv(), xb, n, v, true);
 
       // RoPE on q and k, then append k and v to each token's sequence cache
       for (int b = 0; b < n; b++) {
@@ -162,17 +164,17 @@ public final class LlamaStage {
       attentionTask.set(null, 0);
 
       // output projection and residual: x += wo · att
-      MatMul.matmul(kernels, parallel, layer.wo(), att, n, xb);
+      matmul(layer.wo(), att, n, xb, false);
       VectorMath.add(xb, 0, x, 0, n * dim);
 
       // feed-forward: x += w_down · (silu(w_gate · xn) * (w_up · xn)), xn = rmsnorm(x) * ffn_norm
       for (int b = 0; b < n; b++) {
         VectorMath.rmsNorm(xb, b * dim, x, b * dim, layer.ffnNorm(), dim, c.rmsEps());
       }
-      MatMul.matmul(kernels, parallel, layer.wGate(), xb, n, hb);
-      MatMul.matmul(kernels, parallel, layer.wUp(), xb, n, hb2);
+      matmul(layer.wGate(), xb, n, hb, false);
+      matmul(layer.wUp(), xb, n, hb2, true);
       VectorMath.swiglu(hb, 0, hb2, 0, hb, 0, n * c.ffnDim());
-      MatMul.matmul(kernels, parallel, layer.wDown(), hb, n, xb);
+      matmul(layer.wDown(), hb, n, xb, false);
       VectorMath.add(xb, 0, x, 0, n * dim);
     }
 
@@ -198,8 +200,27 @@ public final class LlamaStage {
       }
     }
     if (m > 0) {
-      MatMul.matmul(kernels, parallel, w.output, logitsIn, m, out);
+      matmul(w.output, logitsIn, m, out, false);
     }
+  }
+
+  /**
+   * {@code out = w · x} for {@code n} tokens, with x first rounded to w's vec-dot type like llama.cpp (see
+   * {@link ActivationRounding}). {@code sameInput}: x is unchanged since the previous call, so its rounding can be
+   * reused when the weight type is the same (k and v after q, up after gate).
+   */
+  private void matmul(dev.caravan.engine.tensor.WeightMatrix w, float[] x, int n, float[] out, boolean sameInput) {
+    float[] in = x;
+    if (ActivationRounding.rounds(w.type())) {
+      if (!sameInput || xrType != w.type()) {
+        ActivationRounding.round(w.type(), x, n, w.cols(), xr);
+        xrType = w.type();
+      }
+      in = xr;
+    } else {
+      xrType = null;
+    }
+    MatMul.matmul(kernels, parallel, w, in, n, out);
   }
 
   private void ensureCapacity(int n) {
@@ -218,6 +239,7 @@ public final class LlamaStage {
     ropeCos = new float[n * c.ropeDim() / 2];
     ropeSin = new float[n * c.ropeDim() / 2];
     logitsIn = new float[n * c.dim()];
+    xr = new float[n * Math.max(Math.max(c.dim(), qDim), c.ffnDim())];
     capacity = n;
   }
 

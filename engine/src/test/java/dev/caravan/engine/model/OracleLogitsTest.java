@@ -75,9 +75,12 @@ class OracleLogitsTest {
       // every logit where llama.cpp's full rows are stored (512-token vocabularies), else its top-10
       float[][] reference = o.hasFullLogits() ? o.fullLogits() : null;
       float worst = 0;
+      int firstOver = -1; // first position more than 1e-3 off: where a rounding decision flipped, for quantized types
       for (int i = 0; i < n; i++) {
         if (reference != null) {
-          worst = Math.max(worst, checkRow(name + " sequential pos " + i, seq[i], reference[i], o.sequential[i], tol));
+          float w = checkRow(name + " sequential pos " + i, seq[i], reference[i], o.sequential[i], tol);
+          worst = Math.max(worst, w);
+          firstOver = firstOver < 0 && w > 1e-3f ? i : firstOver;
         } else {
           checkTop(name + " sequential pos " + i, seq[i], o.sequential[i], tol);
           for (int j = 0; j < o.sequential[i].topIds().length; j++) {
@@ -85,7 +88,18 @@ class OracleLogitsTest {
           }
         }
       }
-      System.out.printf("%s (%s): max |logit - llama.cpp| over %d positions%s = %.3g%n", name, type, n, reference == null ? " (top-10 entries)" : "", worst);
+      // with llama.cpp's activation rounding, the first positions agree to float noise whatever the type (a rounding
+      // decision that flips later, on a value within noise of a boundary, is what the README's tolerances cover)
+      if (ActivationRounding.ENABLED && reference != null) {
+        for (int i = 0; i < 2; i++) {
+          float d = 0;
+          for (int t = 0; t < vocab; t++) {
+            d = Math.max(d, Math.abs(seq[i][t] - reference[i][t]));
+          }
+          assertTrue(d <= 1e-4f, name + ": position " + i + " differs from llama.cpp by " + d + " with activations rounded like llama.cpp");
+        }
+      }
+      System.out.printf("%s (%s): max |logit - llama.cpp| over %d positions%s = %.3g%s%n", name, type, n, reference == null ? " (top-10 entries)" : "", worst, firstOver >= 0 ? " (within 1e-3 up to position " + firstOver + ")" : "");
 
       // all 32 tokens in one batch: llama.cpp's batch oracle, and bit-identical to our sequential run
       KvCache cache2 = stage.newCache();
