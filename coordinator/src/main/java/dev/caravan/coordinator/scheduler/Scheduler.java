@@ -80,11 +80,13 @@ public final class Scheduler {
   /** Admits waiting sequences into free running slots, binding them to the serving epoch. Returns those admitted. */
   public List<Sequence> admit() {
     List<Sequence> admitted = new ArrayList<>();
-    while (epoch >= 0 && running.size() < config.maxRunning() && !waiting.isEmpty()) {
-      Sequence s = waiting.pollFirst();
+    // finished ones (cancelled while waiting) stay queued for removeFinished to report
+    for (Iterator<Sequence> it = waiting.iterator(); epoch >= 0 && running.size() < config.maxRunning() && it.hasNext(); ) {
+      Sequence s = it.next();
       if (s.finished()) {
         continue;
       }
+      it.remove();
       s.bind(s.epoch() >= 0 ? s.epoch() : epoch);
       running.add(s);
       admitted.add(s);
@@ -97,13 +99,14 @@ public final class Scheduler {
     if (inFlight >= config.maxInFlight()) {
       return null;
     }
-    // the epoch of the longest-waiting idle sequence: a batch never mixes plans
+    // the epoch of the idle sequence scheduled least recently (then the earliest arrival): a batch never mixes plans,
+    // and sequences of an old plan and a new one take turns
     Sequence oldest = null;
     int idle = 0;
     for (Sequence s : running) {
       if (!s.inFlight() && !s.finished()) {
         idle++;
-        if (oldest == null || s.arrivalNanos() < oldest.arrivalNanos()) {
+        if (oldest == null || s.lastScheduled() < oldest.lastScheduled() || s.lastScheduled() == oldest.lastScheduled() && s.arrivalNanos() < oldest.arrivalNanos()) {
           oldest = s;
         }
       }
@@ -143,6 +146,7 @@ public final class Scheduler {
     }
     for (ScheduledBatch.Chunk c : chunks) {
       c.sequence().setInFlight(true);
+      c.sequence().setLastScheduled(nextBatchId);
     }
     inFlight++;
     return new ScheduledBatch(nextBatchId++, batchEpoch, List.copyOf(chunks));

@@ -30,6 +30,7 @@ public final class Sequence {
   private final int cachedPrompt;
   private long epoch = -1;
   private boolean inFlight;
+  private long lastScheduled;
   private Finish finish;
 
   /**
@@ -114,6 +115,15 @@ public final class Sequence {
 
   void setInFlight(boolean f) {
     inFlight = f;
+  }
+
+  /** The id of the last batch that included this sequence (0: none yet). */
+  public long lastScheduled() {
+    return lastScheduled;
+  }
+
+  void setLastScheduled(long batchId) {
+    lastScheduled = batchId;
   }
 
   public long arrivalNanos() {
