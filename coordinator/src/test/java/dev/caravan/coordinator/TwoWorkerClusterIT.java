@@ -25,13 +25,13 @@ import org.junit.jupiter.api.Test;
 /** A coordinator and two workers as separate JVMs on stories260K. */
 class TwoWorkerClusterIT {
   private static LocalCluster cluster;
+  private static java.util.List<LocalCluster.Node> workers;
   private static final Path MODEL = SharedFiles.stories260K();
 
   @BeforeAll
   static void startCluster() throws Exception {
     cluster = LocalCluster.start(MODEL, "two-workers");
-    cluster.addWorker();
-    cluster.addWorker();
+    workers = java.util.List.of(cluster.addWorker(), cluster.addWorker());
     cluster.awaitServing(2, Duration.ofSeconds(90));
   }
 
@@ -125,6 +125,30 @@ class TwoWorkerClusterIT {
     // the reused cache gives the same tokens as a fresh computation
     GenerationClient.Result fresh = GenerationClient.generate(cluster.channel(), GenerationClient.greedy(turn2, 16).build(), 60);
     assertArrayEquals(fresh.idArray(), r2.idArray());
+  }
+
+  @Test
+  void everyProcessServesItsPrometheusMetrics() throws Exception {
+    GenerationClient.generate(cluster.channel(), GenerationClient.greedy("Once upon a time", 8).build(), 60);
+    int c = cluster.metricsPort();
+    assertTrue(Metrics.value(c, "caravan_time_to_first_token_seconds_count") >= 1);
+    assertTrue(Metrics.value(c, "caravan_inter_token_latency_seconds_count") >= 7);
+    assertTrue(Metrics.value(c, "caravan_e2e_request_latency_seconds_count") >= 1);
+    assertTrue(Metrics.value(c, "caravan_generation_tokens_total") >= 8);
+    assertTrue(Metrics.value(c, "caravan_request_success_total{finished_reason=\"length\"}") >= 1);
+    assertEquals(2, Metrics.value(c, "caravan_plan_stages"));
+    assertTrue(Metrics.scrape(c).contains("jvm_memory_used_bytes"), "JVM metrics on the coordinator");
+    double tokensIn = 0;
+    for (LocalCluster.Node w : workers) {
+      int p = w.metricsPort();
+      String text = Metrics.scrape(p);
+      assertTrue(text.contains("caravan_worker_forward_seconds_count{stage="), "forward seconds per stage on " + w.name());
+      assertTrue(Metrics.value(p, "caravan_worker_activation_bytes_total{direction=\"out\"}") > 0, "activation bytes out on " + w.name());
+      tokensIn += Metrics.value(p, "caravan_worker_activation_bytes_total{direction=\"in\"}");
+      assertTrue(text.contains("caravan_worker_kv_tokens") && text.contains("caravan_worker_sessions"), "KV gauges on " + w.name());
+      assertTrue(text.contains("jvm_memory_used_bytes"), "JVM metrics on " + w.name());
+    }
+    assertTrue(tokensIn > 0, "the second stage received activations");
   }
 
   @Test

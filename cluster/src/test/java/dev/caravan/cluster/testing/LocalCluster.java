@@ -31,11 +31,18 @@ public final class LocalCluster implements AutoCloseable {
     final String name;
     final Process process;
     final Path log;
+    final int metricsPort;
 
-    Node(String name, Process process, Path log) {
+    Node(String name, Process process, Path log, int metricsPort) {
       this.name = name;
       this.process = process;
       this.log = log;
+      this.metricsPort = metricsPort;
+    }
+
+    /** Port of the process's Prometheus endpoint. */
+    public int metricsPort() {
+      return metricsPort;
     }
 
     public String name() {
@@ -104,7 +111,7 @@ public final class LocalCluster implements AutoCloseable {
     try {
       List<String> args = new ArrayList<>(List.of("--model", model.toString(), "--cluster-name", c.clusterName, "--grpc-port", Integer.toString(c.grpcPort), "--metrics-port", Integer.toString(c.metricsPort), "--hazelcast-port", Integer.toString(c.hazelcastPort), "--drain-timeout", "PT5S"));
       args.addAll(List.of(coordinatorArgs));
-      c.coordinator = c.launch("coordinator", COORDINATOR_MAIN, args);
+      c.coordinator = c.launch("coordinator", COORDINATOR_MAIN, args, c.metricsPort);
       c.channel = Channels.forAddress(c.target());
       return c;
     } catch (IOException | RuntimeException e) {
@@ -115,12 +122,13 @@ public final class LocalCluster implements AutoCloseable {
 
   /** Starts a worker (with extra arguments, e.g. --memory-limit). */
   public Node addWorker(String... workerArgs) throws IOException {
-    List<String> args = new ArrayList<>(List.of("--model", model.toString(), "--cluster-name", clusterName, "--join", "127.0.0.1:" + hazelcastPort, "--hazelcast-port", Integer.toString(freePort()), "--threads", "1", "--drain-timeout", "PT10S"));
+    int metrics = freePort();
+    List<String> args = new ArrayList<>(List.of("--model", model.toString(), "--cluster-name", clusterName, "--join", "127.0.0.1:" + hazelcastPort, "--hazelcast-port", Integer.toString(freePort()), "--metrics-port", Integer.toString(metrics), "--threads", "1", "--drain-timeout", "PT10S"));
     args.addAll(List.of(workerArgs));
-    return launch("worker-" + (++workerCount), WORKER_MAIN, args);
+    return launch("worker-" + (++workerCount), WORKER_MAIN, args, metrics);
   }
 
-  private Node launch(String name, String main, List<String> args) throws IOException {
+  private Node launch(String name, String main, List<String> args, int metricsPort) throws IOException {
     Path java = Path.of(System.getProperty("java.home"), "bin", "java");
     List<String> cmd = new ArrayList<>(List.of(java.toString(),
         "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow",
@@ -134,7 +142,7 @@ public final class LocalCluster implements AutoCloseable {
     cmd.addAll(args);
     Path log = logDir.resolve(name + ".log");
     Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-    Node n = new Node(name, p, log);
+    Node n = new Node(name, p, log, metricsPort);
     nodes.add(n);
     return n;
   }
