@@ -152,6 +152,24 @@ class TwoWorkerClusterIT {
   }
 
   @Test
+  void tokenizeAndListModelsDescribeTheModel() throws Exception {
+    var stub = dev.caravan.proto.v1.InferenceGrpc.newBlockingStub(cluster.channel()).withDeadlineAfter(10, java.util.concurrent.TimeUnit.SECONDS);
+    var tok = stub.tokenize(dev.caravan.proto.v1.TokenizeRequest.newBuilder().setText("Once upon a time, there was a little dog named Max.").setAddSpecial(true).build());
+    Oracle o = Oracle.load("stories260K");
+    assertArrayEquals(Arrays.copyOf(o.inputIds, 17), tok.getIdsList().stream().mapToInt(Integer::intValue).toArray(), "llama.cpp's tokenization");
+    assertEquals(17, tok.getPiecesCount());
+    var models = stub.listModels(dev.caravan.proto.v1.ListModelsRequest.getDefaultInstance());
+    assertEquals(1, models.getModelsCount());
+    var m = models.getModels(0);
+    assertEquals("stories260K", m.getId());
+    assertEquals(5, m.getLayers());
+    assertEquals(512, m.getVocabSize());
+    assertEquals(512, m.getContextLength());
+    assertEquals("F32", m.getWeightType());
+    assertTrue(m.getReady());
+  }
+
+  @Test
   void planSplitsTheLayersOverBothWorkers() {
     var plan = cluster.status().getPlan();
     assertEquals(2, plan.getStagesCount());
