@@ -61,6 +61,7 @@ public final class LlamaStage {
     this.last = weights.range.isLast(c.layers());
     this.attentionScale = 1.0f / (float) Math.sqrt(c.headDim());
     this.thetaScale = (float) Math.pow(c.ropeBase(), -2.0f / c.ropeDim());
+    ActivationRounding.rounds(dev.caravan.engine.tensor.GgmlType.F32); // settles (and logs) the activation format now
     int context = c.contextLength();
     this.scores = ThreadLocal.withInitial(() -> new float[context]);
     ensureCapacity(1);
