@@ -30,7 +30,8 @@ public final class LlamaStage {
   private final boolean first;
   private final boolean last;
   private final float attentionScale;
-  private final float thetaScale; // base^(-2/ropeDim), the ratio between successive RoPE frequencies
+  private final float thetaScale;
+  private final boolean roundActivations = ActivationRounding.ENABLED; // chosen (and logged) once, when the first stage is built // base^(-2/ropeDim), the ratio between successive RoPE frequencies
 
   // Activations for up to `capacity` tokens, allocated once and grown only for a larger batch.
   private int capacity;
@@ -61,7 +62,6 @@ public final class LlamaStage {
     this.last = weights.range.isLast(c.layers());
     this.attentionScale = 1.0f / (float) Math.sqrt(c.headDim());
     this.thetaScale = (float) Math.pow(c.ropeBase(), -2.0f / c.ropeDim());
-    ActivationRounding.rounds(dev.caravan.engine.tensor.GgmlType.F32); // settles (and logs) the activation format now
     int context = c.contextLength();
     this.scores = ThreadLocal.withInitial(() -> new float[context]);
     ensureCapacity(1);
@@ -212,7 +212,7 @@ public final class LlamaStage {
    */
   private void matmul(dev.caravan.engine.tensor.WeightMatrix w, float[] x, int n, float[] out, boolean sameInput) {
     float[] in = x;
-    if (ActivationRounding.rounds(w.type())) {
+    if (roundActivations && ActivationRounding.rounds(w.type())) {
       if (!sameInput || xrType != w.type()) {
         ActivationRounding.round(w.type(), x, n, w.cols(), xr);
         xrType = w.type();
