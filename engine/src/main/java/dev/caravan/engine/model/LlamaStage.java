@@ -30,8 +30,8 @@ public final class LlamaStage {
   private final boolean first;
   private final boolean last;
   private final float attentionScale;
-  private final float thetaScale;
-  private final boolean roundActivations = ActivationRounding.ENABLED; // chosen (and logged) once, when the first stage is built // base^(-2/ropeDim), the ratio between successive RoPE frequencies
+  private final float thetaScale; // base^(-2/ropeDim), the ratio between successive RoPE frequencies
+  private final boolean roundActivations = ActivationRounding.ENABLED; // chosen (and logged) once, when the first stage is built
 
   // Activations for up to `capacity` tokens, allocated once and grown only for a larger batch.
   private int capacity;
