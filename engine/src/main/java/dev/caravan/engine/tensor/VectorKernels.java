@@ -336,7 +336,11 @@ public final class VectorKernels implements Kernels {
         // sub-block j: the low (j even) or high (j odd) nibbles of qs[32 * (j / 2) ..], values 32j .. 32j+31
         float sc = d * scaleK4(s0, s2, j);
         float mn = dmin * minK4(s0, s1, s2, j);
-        ByteVector q = ByteVector.fromMemorySegment(B256, s, o + 16 + 32 * (j >> 1), LE).reinterpretAsInts().lanewise(VectorOperators.LSHR, 4 * (j & 1)).reinterpretAsBytes().and((byte) 0x0F);
+        // two 16-byte halves: converting the upper half of a 32-byte vector would cost a byte permute and a blend
+        long qo = o + 16 + 32 * (j >> 1);
+        int shift = 4 * (j & 1);
+        ByteVector q = ByteVector.fromMemorySegment(B128, s, qo, LE).reinterpretAsInts().lanewise(VectorOperators.LSHR, shift).reinterpretAsBytes().and((byte) 0x0F);
+        ByteVector qq = ByteVector.fromMemorySegment(B128, s, qo + 16, LE).reinterpretAsInts().lanewise(VectorOperators.LSHR, shift).reinterpretAsBytes().and((byte) 0x0F);
         int xj = xOff + 256 * blk + 32 * j;
         // w = sc * q - mn; values 0..15 of the sub-block into a, 16..31 into b
         FloatVector w0 = (FloatVector) q.convertShape(VectorOperators.B2F, F, 0);
@@ -351,16 +355,16 @@ public final class VectorKernels implements Kernels {
           FloatVector w0p3 = (FloatVector) q.convertShape(VectorOperators.B2F, F, 3);
           a = w0p3.mul(sc).sub(mn).fma(FloatVector.fromArray(F, x, xj + 3 * L), a);
         }
-        FloatVector w1 = (FloatVector) q.convertShape(VectorOperators.B2F, F, P);
+        FloatVector w1 = (FloatVector) qq.convertShape(VectorOperators.B2F, F, 0);
         b = w1.mul(sc).sub(mn).fma(FloatVector.fromArray(F, x, xj + 16), b);
         if (P >= 2) {
-          FloatVector w1p1 = (FloatVector) q.convertShape(VectorOperators.B2F, F, P + 1);
+          FloatVector w1p1 = (FloatVector) qq.convertShape(VectorOperators.B2F, F, 1);
           b = w1p1.mul(sc).sub(mn).fma(FloatVector.fromArray(F, x, xj + 16 + 1 * L), b);
         }
         if (P == 4) {
-          FloatVector w1p2 = (FloatVector) q.convertShape(VectorOperators.B2F, F, P + 2);
+          FloatVector w1p2 = (FloatVector) qq.convertShape(VectorOperators.B2F, F, 2);
           b = w1p2.mul(sc).sub(mn).fma(FloatVector.fromArray(F, x, xj + 16 + 2 * L), b);
-          FloatVector w1p3 = (FloatVector) q.convertShape(VectorOperators.B2F, F, P + 3);
+          FloatVector w1p3 = (FloatVector) qq.convertShape(VectorOperators.B2F, F, 3);
           b = w1p3.mul(sc).sub(mn).fma(FloatVector.fromArray(F, x, xj + 16 + 3 * L), b);
         }
       }
@@ -398,12 +402,17 @@ public final class VectorKernels implements Kernels {
         // nibble k / 2 of ql[64h + 32(k % 2) + l] and bits 2k, 2k+1 of qh[32h + l]; scales sc[8h + 2k] and sc[8h + 2k + 1]
         int h = u >> 2;
         int k = u & 3;
-        IntVector ql = ByteVector.fromMemorySegment(B256, s, o + 64 * h + 32 * (k & 1), LE).reinterpretAsInts();
-        IntVector qh = ByteVector.fromMemorySegment(B256, s, o + 128 + 32 * h, LE).reinterpretAsInts();
-        // 6-bit quants minus 32 (shifts on 32-bit lanes, masks drop the bits that crossed from neighbouring bytes)
-        ByteVector low4 = ql.lanewise(VectorOperators.LSHR, 4 * (k >> 1)).reinterpretAsBytes().and((byte) 0x0F);
-        ByteVector high2 = qh.lanewise(VectorOperators.LSHR, 2 * k).lanewise(VectorOperators.LSHL, 4).reinterpretAsBytes().and((byte) 0x30);
-        ByteVector q = low4.or(high2).sub((byte) 32);
+        // 6-bit quants minus 32, in two 16-byte halves (l < 16, l >= 16); shifts run on 32-bit lanes and the masks drop
+        // the bits that crossed from neighbouring bytes
+        long ql = o + 64 * h + 32 * (k & 1);
+        long qh = o + 128 + 32 * h;
+        int lowShift = 4 * (k >> 1);
+        ByteVector q = ByteVector.fromMemorySegment(B128, s, ql, LE).reinterpretAsInts().lanewise(VectorOperators.LSHR, lowShift).reinterpretAsBytes().and((byte) 0x0F)
+            .or(ByteVector.fromMemorySegment(B128, s, qh, LE).reinterpretAsInts().lanewise(VectorOperators.LSHR, 2 * k).lanewise(VectorOperators.LSHL, 4).reinterpretAsBytes().and((byte) 0x30))
+            .sub((byte) 32);
+        ByteVector qq = ByteVector.fromMemorySegment(B128, s, ql + 16, LE).reinterpretAsInts().lanewise(VectorOperators.LSHR, lowShift).reinterpretAsBytes().and((byte) 0x0F)
+            .or(ByteVector.fromMemorySegment(B128, s, qh + 16, LE).reinterpretAsInts().lanewise(VectorOperators.LSHR, 2 * k).lanewise(VectorOperators.LSHL, 4).reinterpretAsBytes().and((byte) 0x30))
+            .sub((byte) 32);
         long sc = o + 192 + 8 * h + 2 * k;
         float s0 = d * s.get(ValueLayout.JAVA_BYTE, sc);
         float s1 = d * s.get(ValueLayout.JAVA_BYTE, sc + 1);
@@ -421,16 +430,16 @@ public final class VectorKernels implements Kernels {
           FloatVector w0p3 = (FloatVector) q.convertShape(VectorOperators.B2F, F, 3);
           a = w0p3.mul(s0).fma(FloatVector.fromArray(F, x, xu + 3 * L), a);
         }
-        FloatVector w1 = (FloatVector) q.convertShape(VectorOperators.B2F, F, P);
+        FloatVector w1 = (FloatVector) qq.convertShape(VectorOperators.B2F, F, 0);
         b = w1.mul(s1).fma(FloatVector.fromArray(F, x, xu + 16), b);
         if (P >= 2) {
-          FloatVector w1p1 = (FloatVector) q.convertShape(VectorOperators.B2F, F, P + 1);
+          FloatVector w1p1 = (FloatVector) qq.convertShape(VectorOperators.B2F, F, 1);
           b = w1p1.mul(s1).fma(FloatVector.fromArray(F, x, xu + 16 + 1 * L), b);
         }
         if (P == 4) {
-          FloatVector w1p2 = (FloatVector) q.convertShape(VectorOperators.B2F, F, P + 2);
+          FloatVector w1p2 = (FloatVector) qq.convertShape(VectorOperators.B2F, F, 2);
           b = w1p2.mul(s1).fma(FloatVector.fromArray(F, x, xu + 16 + 2 * L), b);
-          FloatVector w1p3 = (FloatVector) q.convertShape(VectorOperators.B2F, F, P + 3);
+          FloatVector w1p3 = (FloatVector) qq.convertShape(VectorOperators.B2F, F, 3);
           b = w1p3.mul(s1).fma(FloatVector.fromArray(F, x, xu + 16 + 3 * L), b);
         }
       }
