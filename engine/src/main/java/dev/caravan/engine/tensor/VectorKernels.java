@@ -64,12 +64,15 @@ public final class VectorKernels implements Kernels {
 
   /** Rows dequantized together by {@link #dotRows} before the token loop. */
   static final int ROW_TILE = 8;
-  /** Tokens that share one pass over a dequantized row. */
+  /** Tokens that share one pass over the dequantized rows. */
   static final int TOKEN_TILE = 4;
+  /** Columns per block of the batched micro-kernel (a multiple of 32): 4 rows and 4 tokens of it fit in L1. */
+  static final int COL_BLOCK = 512;
 
   /** Per-thread scratch: the lanes of a final sum, and {@link #ROW_TILE} dequantized rows (grown on demand). */
   private static final class Scratch {
     final float[] lanes = new float[16];
+    final float[] acc = new float[ROW_TILE * TOKEN_TILE * 2 * 16]; // (ROW_TILE, TOKEN_TILE, 2, L) parked accumulators
     float[] tile = new float[0]; // (ROW_TILE, cols)
   }
 
@@ -591,8 +594,11 @@ public final class VectorKernels implements Kernels {
 
   /**
    * One token: the direct dot per row. Several: {@link #ROW_TILE} rows at a time are dequantized into a per-thread
-   * float tile, which an F32 micro-kernel then multiplies with {@link #TOKEN_TILE} tokens at a time, following the same
-   * summation order (so every result is bit-identical to {@link #dot}).
+   * float tile; then, for each group of {@link #TOKEN_TILE} tokens, an F32 micro-kernel runs 4 rows x 4 tokens over
+   * column blocks of {@link #COL_BLOCK} (so the tile and token slices it touches stay in L1), one accumulator half at a
+   * time. Each (row, token) accumulator receives exactly the fused multiply-adds of {@link #dot}, in the same order
+   * (accumulators are parked in a scratch array between blocks, which is exact), so every result is bit-identical.
+   * Leftover tokens use the one-token F32 kernel over the tile.
    */
   @Override
   public void dotRows(WeightMatrix w, int rowFrom, int rowTo, float[] x, int xOff, int xStride, int nTokens, float[] out, int outOff, int outStride) {
@@ -606,9 +612,10 @@ public final class VectorKernels implements Kernels {
     Objects.checkIndex(outOff + rowFrom, out.length);
     Objects.checkIndex(outOff + (nTokens - 1) * outStride + rowTo - 1, out.length);
     Scratch scratch = SCRATCH.get();
+    float[] lanes = scratch.lanes;
     if (nTokens == 1) {
       for (int r = rowFrom; r < rowTo; r++) {
-        out[outOff + r] = dotRow(w, r, x, xOff, scratch.lanes);
+        out[outOff + r] = dotRow(w, r, x, xOff, lanes);
       }
       return;
     }
@@ -616,28 +623,179 @@ public final class VectorKernels implements Kernels {
       scratch.tile = new float[ROW_TILE * n];
     }
     float[] tile = scratch.tile; // (ROW_TILE, cols) dequantized rows
+    float[] acc = scratch.acc; // (ROW_TILE, TOKEN_TILE, 2, L) parked accumulators
+    int whole = n / 32 * 32; // the 32-value chunks; F32-type rows may have a remainder
     for (int r0 = rowFrom; r0 < rowTo; r0 += ROW_TILE) {
       int rows = Math.min(ROW_TILE, rowTo - r0);
       for (int r = 0; r < rows; r++) {
         dequantizeRow(w, r0 + r, tile, r * n);
       }
-      // token tiles over the dequantized rows, then single leftover tokens
       int t = 0;
       for (; t + TOKEN_TILE <= nTokens; t += TOKEN_TILE) {
         int xt = xOff + t * xStride;
-        int ot = outOff + t * outStride + r0;
+        java.util.Arrays.fill(acc, 0, ROW_TILE * TOKEN_TILE * 2 * L, 0f);
+        // column blocks; in each, accumulator half A (values 0..15 of every chunk), then half B (16..31)
+        for (int c0 = 0; c0 < whole; c0 += COL_BLOCK) {
+          int c1 = Math.min(c0 + COL_BLOCK, whole);
+          for (int half = 0; half < 2; half++) {
+            int r = 0;
+            for (; r + 4 <= rows; r += 4) {
+              micro4x4(tile, r * n, n, x, xt, xStride, c0, c1, half, acc, r);
+            }
+            for (; r < rows; r++) {
+              micro1x4(tile, r * n, x, xt, xStride, c0, c1, half, acc, r);
+            }
+          }
+        }
+        // remainder vectors into A, the lane sums, the scalar tails
         for (int r = 0; r < rows; r++) {
-          tileDot4(tile, r * n, n, x, xt, xStride, out, ot + r, outStride, scratch.lanes);
+          for (int k = 0; k < TOKEN_TILE; k++) {
+            out[outOff + (t + k) * outStride + r0 + r] = finish(tile, r * n, n, whole, x, xt + k * xStride, acc, (r * TOKEN_TILE + k) * 2 * L, lanes);
+          }
         }
       }
       for (; t < nTokens; t++) {
         int xt = xOff + t * xStride;
-        int ot = outOff + t * outStride + r0;
         for (int r = 0; r < rows; r++) {
-          out[ot + r] = tileDot1(tile, r * n, n, x, xt, scratch.lanes);
+          out[outOff + t * outStride + r0 + r] = tileDot1(tile, r * n, n, x, xt, lanes);
         }
       }
     }
+  }
+
+  /**
+   * Rows {@code r..r+3} of the tile (row r at {@code wo}, the next ones {@code n} apart) against tokens 0..3 (x at
+   * {@code xo + k * xs}), over the 32-value chunks in columns [c0, c1), accumulator half {@code half}. The 16
+   * accumulators are loaded from and stored back to {@code acc}. Vector {@code v} of the half covers values
+   * {@code 32 (v / P) + 16 half + L (v % P)}: one fused multiply-add per (row, token) per vector, in order.
+   */
+  private static void micro4x4(float[] w, int wo, int n, float[] x, int xo, int xs, int c0, int c1, int half, float[] acc, int r) {
+    int w0 = wo;
+    int w1 = wo + n;
+    int w2 = wo + 2 * n;
+    int w3 = wo + 3 * n;
+    int x0 = xo;
+    int x1 = xo + xs;
+    int x2 = xo + 2 * xs;
+    int x3 = xo + 3 * xs;
+    // acc index of (row r + i, token k, half): ((r + i) * 4 + k) * 2L + half * L
+    int a0 = (r * TOKEN_TILE) * 2 * L + half * L;
+    int step = TOKEN_TILE * 2 * L; // next row
+    int tok = 2 * L; // next token
+    FloatVector c00 = FloatVector.fromArray(F, acc, a0);
+    FloatVector c01 = FloatVector.fromArray(F, acc, a0 + tok);
+    FloatVector c02 = FloatVector.fromArray(F, acc, a0 + 2 * tok);
+    FloatVector c03 = FloatVector.fromArray(F, acc, a0 + 3 * tok);
+    FloatVector c10 = FloatVector.fromArray(F, acc, a0 + step);
+    FloatVector c11 = FloatVector.fromArray(F, acc, a0 + step + tok);
+    FloatVector c12 = FloatVector.fromArray(F, acc, a0 + step + 2 * tok);
+    FloatVector c13 = FloatVector.fromArray(F, acc, a0 + step + 3 * tok);
+    FloatVector c20 = FloatVector.fromArray(F, acc, a0 + 2 * step);
+    FloatVector c21 = FloatVector.fromArray(F, acc, a0 + 2 * step + tok);
+    FloatVector c22 = FloatVector.fromArray(F, acc, a0 + 2 * step + 2 * tok);
+    FloatVector c23 = FloatVector.fromArray(F, acc, a0 + 2 * step + 3 * tok);
+    FloatVector c30 = FloatVector.fromArray(F, acc, a0 + 3 * step);
+    FloatVector c31 = FloatVector.fromArray(F, acc, a0 + 3 * step + tok);
+    FloatVector c32 = FloatVector.fromArray(F, acc, a0 + 3 * step + 2 * tok);
+    FloatVector c33 = FloatVector.fromArray(F, acc, a0 + 3 * step + 3 * tok);
+    for (int v = c0 / 32 * P; v < c1 / 32 * P; v++) {
+      int i = (v / P) * 32 + half * 16 + (v % P) * L;
+      FloatVector v0 = FloatVector.fromArray(F, w, w0 + i);
+      FloatVector v1 = FloatVector.fromArray(F, w, w1 + i);
+      FloatVector v2 = FloatVector.fromArray(F, w, w2 + i);
+      FloatVector v3 = FloatVector.fromArray(F, w, w3 + i);
+      FloatVector xv = FloatVector.fromArray(F, x, x0 + i);
+      c00 = v0.fma(xv, c00);
+      c10 = v1.fma(xv, c10);
+      c20 = v2.fma(xv, c20);
+      c30 = v3.fma(xv, c30);
+      xv = FloatVector.fromArray(F, x, x1 + i);
+      c01 = v0.fma(xv, c01);
+      c11 = v1.fma(xv, c11);
+      c21 = v2.fma(xv, c21);
+      c31 = v3.fma(xv, c31);
+      xv = FloatVector.fromArray(F, x, x2 + i);
+      c02 = v0.fma(xv, c02);
+      c12 = v1.fma(xv, c12);
+      c22 = v2.fma(xv, c22);
+      c32 = v3.fma(xv, c32);
+      xv = FloatVector.fromArray(F, x, x3 + i);
+      c03 = v0.fma(xv, c03);
+      c13 = v1.fma(xv, c13);
+      c23 = v2.fma(xv, c23);
+      c33 = v3.fma(xv, c33);
+    }
+    c00.intoArray(acc, a0);
+    c01.intoArray(acc, a0 + tok);
+    c02.intoArray(acc, a0 + 2 * tok);
+    c03.intoArray(acc, a0 + 3 * tok);
+    c10.intoArray(acc, a0 + step);
+    c11.intoArray(acc, a0 + step + tok);
+    c12.intoArray(acc, a0 + step + 2 * tok);
+    c13.intoArray(acc, a0 + step + 3 * tok);
+    c20.intoArray(acc, a0 + 2 * step);
+    c21.intoArray(acc, a0 + 2 * step + tok);
+    c22.intoArray(acc, a0 + 2 * step + 2 * tok);
+    c23.intoArray(acc, a0 + 2 * step + 3 * tok);
+    c30.intoArray(acc, a0 + 3 * step);
+    c31.intoArray(acc, a0 + 3 * step + tok);
+    c32.intoArray(acc, a0 + 3 * step + 2 * tok);
+    c33.intoArray(acc, a0 + 3 * step + 3 * tok);
+  }
+
+  /** {@link #micro4x4} for a single row r of the tile (at {@code wo}). */
+  private static void micro1x4(float[] w, int wo, float[] x, int xo, int xs, int c0, int c1, int half, float[] acc, int r) {
+    int x0 = xo;
+    int x1 = xo + xs;
+    int x2 = xo + 2 * xs;
+    int x3 = xo + 3 * xs;
+    int a0 = (r * TOKEN_TILE) * 2 * L + half * L;
+    int tok = 2 * L;
+    FloatVector c0v = FloatVector.fromArray(F, acc, a0);
+    FloatVector c1v = FloatVector.fromArray(F, acc, a0 + tok);
+    FloatVector c2v = FloatVector.fromArray(F, acc, a0 + 2 * tok);
+    FloatVector c3v = FloatVector.fromArray(F, acc, a0 + 3 * tok);
+    for (int v = c0 / 32 * P; v < c1 / 32 * P; v++) {
+      int i = (v / P) * 32 + half * 16 + (v % P) * L;
+      FloatVector wv = FloatVector.fromArray(F, w, wo + i);
+      c0v = wv.fma(FloatVector.fromArray(F, x, x0 + i), c0v);
+      c1v = wv.fma(FloatVector.fromArray(F, x, x1 + i), c1v);
+      c2v = wv.fma(FloatVector.fromArray(F, x, x2 + i), c2v);
+      c3v = wv.fma(FloatVector.fromArray(F, x, x3 + i), c3v);
+    }
+    c0v.intoArray(acc, a0);
+    c1v.intoArray(acc, a0 + tok);
+    c2v.intoArray(acc, a0 + 2 * tok);
+    c3v.intoArray(acc, a0 + 3 * tok);
+  }
+
+  /**
+   * The end of a batched (row, token) dot: accumulators A and B from {@code acc[ai ..]}, the remaining whole vectors
+   * after {@code whole} into A, the lane sum of A + B, then the scalar tail, as in {@link #tileDot1}.
+   */
+  private static float finish(float[] w, int wo, int n, int whole, float[] x, int xo, float[] acc, int ai, float[] lanes) {
+    FloatVector a = FloatVector.fromArray(F, acc, ai);
+    FloatVector b = FloatVector.fromArray(F, acc, ai + L);
+    int i = whole;
+    for (; i + L <= n; i += L) {
+      a = FloatVector.fromArray(F, w, wo + i).fma(FloatVector.fromArray(F, x, xo + i), a);
+    }
+    // VectorWidth.sum's pairwise tree, written out with the JDK's (force-inlined) shuffles: this runs once per
+    // (row, token), often enough for the array round trip to show
+    FloatVector v = a.add(b);
+    if (L >= 16) {
+      v = v.add(v.rearrange(VectorWidth.ROT8));
+    }
+    if (L >= 8) {
+      v = v.add(v.rearrange(VectorWidth.ROT4));
+    }
+    v = v.add(v.rearrange(VectorWidth.ROT2));
+    v = v.add(v.rearrange(VectorWidth.ROT1));
+    float r = v.lane(0);
+    for (; i < n; i++) {
+      r += w[wo + i] * x[xo + i];
+    }
+    return r;
   }
 
   /** One dequantized row against one token, in the documented order. */
@@ -668,96 +826,5 @@ public final class VectorKernels implements Kernels {
       r += w[wo + i] * x[xo + i];
     }
     return r;
-  }
-
-  /** One dequantized row against 4 tokens (x at xo + t * xs, out at oo + t * os), each exactly as {@link #tileDot1}. */
-  private static void tileDot4(float[] w, int wo, int n, float[] x, int xo, int xs, float[] out, int oo, int os, float[] lanes) {
-    int x0 = xo;
-    int x1 = xo + xs;
-    int x2 = xo + 2 * xs;
-    int x3 = xo + 3 * xs;
-    FloatVector a0 = FloatVector.zero(F);
-    FloatVector a1 = a0;
-    FloatVector a2 = a0;
-    FloatVector a3 = a0;
-    FloatVector b0 = a0;
-    FloatVector b1 = a0;
-    FloatVector b2 = a0;
-    FloatVector b3 = a0;
-    int i = 0;
-    for (; i + 32 <= n; i += 32) {
-      FloatVector wa0 = FloatVector.fromArray(F, w, wo + i);
-      a0 = wa0.fma(FloatVector.fromArray(F, x, x0 + i), a0);
-      a1 = wa0.fma(FloatVector.fromArray(F, x, x1 + i), a1);
-      a2 = wa0.fma(FloatVector.fromArray(F, x, x2 + i), a2);
-      a3 = wa0.fma(FloatVector.fromArray(F, x, x3 + i), a3);
-      FloatVector wb0 = FloatVector.fromArray(F, w, wo + i + 16);
-      b0 = wb0.fma(FloatVector.fromArray(F, x, x0 + i + 16), b0);
-      b1 = wb0.fma(FloatVector.fromArray(F, x, x1 + i + 16), b1);
-      b2 = wb0.fma(FloatVector.fromArray(F, x, x2 + i + 16), b2);
-      b3 = wb0.fma(FloatVector.fromArray(F, x, x3 + i + 16), b3);
-      if (P >= 2) {
-        FloatVector wa1 = FloatVector.fromArray(F, w, wo + i + L);
-        a0 = wa1.fma(FloatVector.fromArray(F, x, x0 + i + L), a0);
-        a1 = wa1.fma(FloatVector.fromArray(F, x, x1 + i + L), a1);
-        a2 = wa1.fma(FloatVector.fromArray(F, x, x2 + i + L), a2);
-        a3 = wa1.fma(FloatVector.fromArray(F, x, x3 + i + L), a3);
-        FloatVector wb1 = FloatVector.fromArray(F, w, wo + i + 16 + L);
-        b0 = wb1.fma(FloatVector.fromArray(F, x, x0 + i + 16 + L), b0);
-        b1 = wb1.fma(FloatVector.fromArray(F, x, x1 + i + 16 + L), b1);
-        b2 = wb1.fma(FloatVector.fromArray(F, x, x2 + i + 16 + L), b2);
-        b3 = wb1.fma(FloatVector.fromArray(F, x, x3 + i + 16 + L), b3);
-      }
-      if (P == 4) {
-        FloatVector wa2 = FloatVector.fromArray(F, w, wo + i + 2 * L);
-        a0 = wa2.fma(FloatVector.fromArray(F, x, x0 + i + 2 * L), a0);
-        a1 = wa2.fma(FloatVector.fromArray(F, x, x1 + i + 2 * L), a1);
-        a2 = wa2.fma(FloatVector.fromArray(F, x, x2 + i + 2 * L), a2);
-        a3 = wa2.fma(FloatVector.fromArray(F, x, x3 + i + 2 * L), a3);
-        FloatVector wb2 = FloatVector.fromArray(F, w, wo + i + 16 + 2 * L);
-        b0 = wb2.fma(FloatVector.fromArray(F, x, x0 + i + 16 + 2 * L), b0);
-        b1 = wb2.fma(FloatVector.fromArray(F, x, x1 + i + 16 + 2 * L), b1);
-        b2 = wb2.fma(FloatVector.fromArray(F, x, x2 + i + 16 + 2 * L), b2);
-        b3 = wb2.fma(FloatVector.fromArray(F, x, x3 + i + 16 + 2 * L), b3);
-        FloatVector wa3 = FloatVector.fromArray(F, w, wo + i + 3 * L);
-        a0 = wa3.fma(FloatVector.fromArray(F, x, x0 + i + 3 * L), a0);
-        a1 = wa3.fma(FloatVector.fromArray(F, x, x1 + i + 3 * L), a1);
-        a2 = wa3.fma(FloatVector.fromArray(F, x, x2 + i + 3 * L), a2);
-        a3 = wa3.fma(FloatVector.fromArray(F, x, x3 + i + 3 * L), a3);
-        FloatVector wb3 = FloatVector.fromArray(F, w, wo + i + 16 + 3 * L);
-        b0 = wb3.fma(FloatVector.fromArray(F, x, x0 + i + 16 + 3 * L), b0);
-        b1 = wb3.fma(FloatVector.fromArray(F, x, x1 + i + 16 + 3 * L), b1);
-        b2 = wb3.fma(FloatVector.fromArray(F, x, x2 + i + 16 + 3 * L), b2);
-        b3 = wb3.fma(FloatVector.fromArray(F, x, x3 + i + 16 + 3 * L), b3);
-      }
-    }
-    for (; i + L <= n; i += L) {
-      FloatVector wv = FloatVector.fromArray(F, w, wo + i);
-      a0 = wv.fma(FloatVector.fromArray(F, x, x0 + i), a0);
-      a1 = wv.fma(FloatVector.fromArray(F, x, x1 + i), a1);
-      a2 = wv.fma(FloatVector.fromArray(F, x, x2 + i), a2);
-      a3 = wv.fma(FloatVector.fromArray(F, x, x3 + i), a3);
-    }
-    // the four sums, then the four scalar tails, in order
-    int tail = i;
-    a0.add(b0).intoArray(lanes, 0);
-    float r0 = VectorWidth.sum(lanes);
-    a1.add(b1).intoArray(lanes, 0);
-    float r1 = VectorWidth.sum(lanes);
-    a2.add(b2).intoArray(lanes, 0);
-    float r2 = VectorWidth.sum(lanes);
-    a3.add(b3).intoArray(lanes, 0);
-    float r3 = VectorWidth.sum(lanes);
-    for (i = tail; i < n; i++) {
-      float wi = w[wo + i];
-      r0 += wi * x[x0 + i];
-      r1 += wi * x[x1 + i];
-      r2 += wi * x[x2 + i];
-      r3 += wi * x[x3 + i];
-    }
-    out[oo] = r0;
-    out[oo + os] = r1;
-    out[oo + 2 * os] = r2;
-    out[oo + 3 * os] = r3;
   }
 }

@@ -19,10 +19,10 @@ final class VectorWidth {
   static final int L = F.length();
 
   // rotations for the fixed pairwise lane reduction
-  private static final VectorShuffle<Float> ROT8 = VectorShuffle.iota(F, 8 % L, 1, true);
-  private static final VectorShuffle<Float> ROT4 = VectorShuffle.iota(F, 4 % L, 1, true);
-  private static final VectorShuffle<Float> ROT2 = VectorShuffle.iota(F, 2, 1, true);
-  private static final VectorShuffle<Float> ROT1 = VectorShuffle.iota(F, 1, 1, true);
+  static final VectorShuffle<Float> ROT8 = VectorShuffle.iota(F, 8 % L, 1, true);
+  static final VectorShuffle<Float> ROT4 = VectorShuffle.iota(F, 4 % L, 1, true);
+  static final VectorShuffle<Float> ROT2 = VectorShuffle.iota(F, 2, 1, true);
+  static final VectorShuffle<Float> ROT1 = VectorShuffle.iota(F, 1, 1, true);
 
   private VectorWidth() {}
 
