@@ -111,10 +111,14 @@ final class BenchReport {
     return engines.stream().filter(e -> e.name().equals(name)).findFirst().orElseThrow();
   }
 
-  /** The llama-bench-style table: a row per test and engine, the ratio on Caravan's rows. */
+  /** The llama-bench-style table: a row per test and engine, the ratio on Caravan's rows (no ratio column for one engine). */
   String table() {
+    boolean both = engines.size() > 1;
     String[] header = {"model", "size", "params", "engine", "backend", "threads", "test", "t/s", "median t/s", "caravan / llama.cpp"};
     boolean[] right = {false, true, true, false, false, true, true, true, true, true};
+    if (!both) {
+      header = Arrays.copyOf(header, header.length - 1);
+    }
     List<String[]> rows = new ArrayList<>();
     for (BenchTest t : tests()) {
       for (EngineInfo e : engines) {
@@ -123,8 +127,9 @@ final class BenchReport {
           continue;
         }
         String ratio = e.name().equals(CARAVAN) ? ratio(t).map(x -> String.format(Locale.ROOT, "%.2f", x)).orElse("") : "";
-        rows.add(new String[] {model.description(), size(model.sizeBytes()), params(model.params()), e.name(), e.backend(), Integer.toString(threads), t.name(),
-            String.format(Locale.ROOT, "%.2f ± %.2f", r.get().meanTs(), r.get().stddevTs()), String.format(Locale.ROOT, "%.2f", r.get().medianTs()), ratio});
+        String[] row = {model.description(), size(model.sizeBytes()), params(model.params()), e.name(), e.backend(), Integer.toString(threads), t.name(),
+            String.format(Locale.ROOT, "%.2f ± %.2f", r.get().meanTs(), r.get().stddevTs()), String.format(Locale.ROOT, "%.2f", r.get().medianTs()), ratio};
+        rows.add(Arrays.copyOf(row, header.length));
       }
     }
     int[] width = new int[header.length];

@@ -54,6 +54,11 @@ final class CaravanBenchEngine implements BenchEngine {
     batch = new Batch(batchTokens);
   }
 
+  /** The logits of the last token of the last batch (a copy). */
+  float[] lastLogits() {
+    return logits.clone();
+  }
+
   @Override
   public void clear() {
     cache.truncate(0);

@@ -157,6 +157,7 @@ final class LlamaCpp {
     final MethodHandle decode;
     final MethodHandle synchronize;
     final MethodHandle kvSelfClear;
+    final MethodHandle getLogitsIth;
 
     private Library(SymbolLookup lib) throws Throwable {
       Linker linker = Linker.nativeLinker();
@@ -195,6 +196,7 @@ final class LlamaCpp {
       synchronize = linker.downcallHandle(lib.findOrThrow("llama_synchronize"), FunctionDescriptor.ofVoid(ADDRESS));
       // b4916 renamed llama_kv_cache_clear to llama_kv_self_clear (the old name is a deprecated alias)
       kvSelfClear = linker.downcallHandle(lib.findOrThrow("llama_kv_self_clear"), FunctionDescriptor.ofVoid(ADDRESS));
+      getLogitsIth = linker.downcallHandle(lib.findOrThrow("llama_get_logits_ith"), FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_INT));
       checkDefaults();
     }
 
@@ -423,6 +425,21 @@ final class LlamaCpp {
       }
       if (rc != 0) {
         throw new IllegalStateException("llama_decode returned " + rc + ": " + Library.recentLog());
+      }
+    }
+
+    /** The logits of the last token of the last batch ({@code vocab} floats). */
+    float[] lastLogits(int vocab) {
+      try {
+        MemorySegment p = (MemorySegment) lib.getLogitsIth.invokeExact(handle, -1);
+        if (p.equals(MemorySegment.NULL)) {
+          throw new IllegalStateException("llama.cpp has no logits: " + Library.recentLog());
+        }
+        return p.reinterpret(4L * vocab).toArray(JAVA_FLOAT);
+      } catch (RuntimeException e) {
+        throw e;
+      } catch (Throwable t) {
+        throw new IllegalStateException(t);
       }
     }
 

@@ -67,6 +67,11 @@ final class LlamaCppBenchEngine implements BenchEngine {
     context = new LlamaCpp.Context(model, contextTokens, batchTokens, threads);
   }
 
+  /** The logits of the last token of the last batch (a copy). */
+  float[] lastLogits() {
+    return context.lastLogits(model.vocabSize);
+  }
+
   @Override
   public void clear() {
     context.clear();
