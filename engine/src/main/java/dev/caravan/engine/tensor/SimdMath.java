@@ -35,11 +35,18 @@ final class SimdMath {
     FloatVector accB = FloatVector.zero(F);
     int i = 0;
     for (; i + 32 <= n; i += 32) {
-      for (int p = 0; p < 16; p += L) {
-        accA = FloatVector.fromArray(F, a, aOff + i + p).fma(FloatVector.fromArray(F, b, bOff + i + p), accA);
+      // 16 / L vectors into each accumulator, unrolled by constant tests rather than an inner loop (see VectorKernels)
+      accA = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), accA);
+      accB = FloatVector.fromArray(F, a, aOff + i + 16).fma(FloatVector.fromArray(F, b, bOff + i + 16), accB);
+      if (L <= 8) {
+        accA = FloatVector.fromArray(F, a, aOff + i + L).fma(FloatVector.fromArray(F, b, bOff + i + L), accA);
+        accB = FloatVector.fromArray(F, a, aOff + i + 16 + L).fma(FloatVector.fromArray(F, b, bOff + i + 16 + L), accB);
       }
-      for (int p = 16; p < 32; p += L) {
-        accB = FloatVector.fromArray(F, a, aOff + i + p).fma(FloatVector.fromArray(F, b, bOff + i + p), accB);
+      if (L == 4) {
+        accA = FloatVector.fromArray(F, a, aOff + i + 2 * L).fma(FloatVector.fromArray(F, b, bOff + i + 2 * L), accA);
+        accB = FloatVector.fromArray(F, a, aOff + i + 16 + 2 * L).fma(FloatVector.fromArray(F, b, bOff + i + 16 + 2 * L), accB);
+        accA = FloatVector.fromArray(F, a, aOff + i + 3 * L).fma(FloatVector.fromArray(F, b, bOff + i + 3 * L), accA);
+        accB = FloatVector.fromArray(F, a, aOff + i + 16 + 3 * L).fma(FloatVector.fromArray(F, b, bOff + i + 16 + 3 * L), accB);
       }
     }
     for (; i + L <= n; i += L) {

@@ -19,10 +19,10 @@ final class VectorWidth {
   static final int L = F.length();
 
   // rotations for the fixed pairwise lane reduction
-  private static final VectorShuffle<Float> ROT8 = VectorShuffle.iota(F, 8 % L, 1, true);
-  private static final VectorShuffle<Float> ROT4 = VectorShuffle.iota(F, 4 % L, 1, true);
-  private static final VectorShuffle<Float> ROT2 = VectorShuffle.iota(F, 2, 1, true);
-  private static final VectorShuffle<Float> ROT1 = VectorShuffle.iota(F, 1, 1, true);
+  static final VectorShuffle<Float> ROT8 = VectorShuffle.iota(F, 8 % L, 1, true);
+  static final VectorShuffle<Float> ROT4 = VectorShuffle.iota(F, 4 % L, 1, true);
+  static final VectorShuffle<Float> ROT2 = VectorShuffle.iota(F, 2, 1, true);
+  static final VectorShuffle<Float> ROT1 = VectorShuffle.iota(F, 1, 1, true);
 
   private VectorWidth() {}
 
@@ -59,5 +59,20 @@ final class VectorWidth {
     v = v.add(v.rearrange(ROT2));
     v = v.add(v.rearrange(ROT1));
     return v.lane(0);
+  }
+
+  /**
+   * The same fixed pairwise sum over the first L values of {@code lanes} (which it overwrites): lanes[i] += lanes[i +
+   * L/2], then i + L/4, ... The big kernels store their accumulator here and call this instead of {@link
+   * #sum(FloatVector)}: a method of ours taking a vector may fail to inline once C2's node budget for a large method is
+   * spent, and the vector would then be boxed on every call.
+   */
+  static float sum(float[] lanes) {
+    for (int w = L / 2; w >= 1; w >>= 1) {
+      for (int i = 0; i < w; i++) {
+        lanes[i] += lanes[i + w];
+      }
+    }
+    return lanes[0];
   }
 }

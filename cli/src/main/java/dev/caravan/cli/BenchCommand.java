@@ -1,0 +1,282 @@
+package dev.caravan.cli;
+
+import dev.caravan.engine.gguf.GgufTensorInfo;
+import dev.caravan.engine.model.LlamaConfig;
+import dev.caravan.engine.model.LlamaModel;
+import dev.caravan.engine.tensor.GgmlType;
+import dev.caravan.engine.tensor.Parallel;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code caravan bench}: Caravan and llama.cpp side by side on one model file and thread count, measured the way
+ * llama-bench measures (prompt processing {@code ppN}, text generation {@code tgN}, mean ± stddev of tokens/s).
+ *
+ * <p>Both engines run in this process and are timed by the same code around one call per batch. llama.cpp is the
+ * build bundled in {@code de.kherud:llama} (b4916), driven through its C API with the FFM API ({@link LlamaCpp}): the
+ * timed call is {@code llama_decode} plus {@code llama_synchronize}, as in llama-bench. The engines take turns
+ * repetition by repetition (the first alternating) so that a change of machine load hits both.
+ */
+@Command(
+    name = "bench",
+    mixinStandardHelpOptions = true,
+    sortOptions = false,
+    description = {
+        "Measure Caravan against llama.cpp on the same model file and thread count, like llama-bench.",
+        "ppN: a prompt of N random tokens decoded as one batch from an empty KV cache. tgN: N single-token decode steps after a "
+            + BenchTest.TG_PROMPT + "-token prompt (untimed). Each test runs --warmup times untimed, then --repetitions times per engine "
+            + "(the engines alternating); the table shows mean ± stddev and the median of tokens/s and Caravan / llama.cpp (of the means).",
+        "llama.cpp is the b4916 build bundled with the de.kherud:llama bindings (CPU, AVX2), called through its C API with FFM."},
+    footer = {"", "Examples:",
+        "  caravan bench --model tinyllama-Q8_0.gguf --threads 2",
+        "  caravan bench --model m.gguf --threads 1 --tests pp512,tg128 --repetitions 5 --json bench.json"})
+public final class BenchCommand implements Callable<Integer> {
+  /** Pause before each timed run, so spinning worker threads of the engine that ran last have parked. */
+  private static final long SETTLE_MILLIS = 50;
+
+  @Spec CommandLine.Model.CommandSpec spec;
+
+  @Option(names = "--model", required = true, paramLabel = "FILE", description = "GGUF model file (LLaMA family).")
+  Path model;
+
+  @Option(names = {"-t", "--threads"}, paramLabel = "T", description = "Threads for both engines (default: available cores, ${DEFAULT-VALUE}).")
+  int threads = Runtime.getRuntime().availableProcessors();
+
+  @Option(names = "--tests", defaultValue = "pp128,pp512,tg128", paramLabel = "LIST", description = "Comma-separated tests: ppN, tgN (default: ${DEFAULT-VALUE}).")
+  String tests;
+
+  @Option(names = {"-r", "--repetitions"}, defaultValue = "3", paramLabel = "N", description = "Timed runs per test and engine (default: ${DEFAULT-VALUE}).")
+  int repetitions;
+
+  @Option(names = "--warmup", defaultValue = "1", paramLabel = "N", description = "Untimed runs per test and engine before the timed ones (default: ${DEFAULT-VALUE}).")
+  int warmup;
+
+  @Option(names = "--seed", defaultValue = "42", description = "Seed of the random token ids, the same for both engines (default: ${DEFAULT-VALUE}).")
+  long seed;
+
+  @Option(names = "--no-llamacpp", description = "Measure Caravan only.")
+  boolean noLlamaCpp;
+
+  @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON.")
+  Path json;
+
+  @Option(names = "--no-progress", description = "No progress bar while loading, no line per finished test.")
+  boolean noProgress;
+
+  @Override
+  public Integer call() throws IOException {
+    CommandLine cmd = spec.commandLine();
+    List<BenchTest> testList = validate(cmd);
+    PrintWriter out = cmd.getOut();
+    PrintWriter err = cmd.getErr();
+    String loadBefore = loadAverage();
+    Instant date = Instant.now();
+
+    List<BenchEngine> engines = new ArrayList<>();
+    try {
+      CaravanBenchEngine caravan = openCaravan(cmd);
+      engines.add(caravan);
+      LlamaConfig config = caravan.config();
+      int needed = testList.stream().mapToInt(BenchTest::contextTokens).max().orElseThrow();
+      if (needed > config.contextLength()) {
+        BenchTest worst = testList.stream().filter(t -> t.contextTokens() == needed).findFirst().orElseThrow();
+        throw new ParameterException(cmd, "test " + worst.name() + " needs " + needed + " positions; the model's context holds " + config.contextLength());
+      }
+      LlamaCppBenchEngine llama = null;
+      if (!noLlamaCpp) {
+        try {
+          llama = LlamaCppBenchEngine.open(model, threads);
+        } catch (IOException | RuntimeException e) {
+          throw new CommandLine.ExecutionException(cmd, "llama.cpp: " + e.getMessage() + " (--no-llamacpp measures Caravan alone)", e);
+        }
+        engines.add(llama);
+        if (llama.vocabSize() != caravan.vocabSize()) {
+          throw new CommandLine.ExecutionException(cmd, "llama.cpp reads a vocabulary of " + llama.vocabSize() + " tokens, Caravan " + caravan.vocabSize() + ": the same token ids cannot be fed to both");
+        }
+      }
+      BenchReport.ModelInfo info = modelInfo(caravan, llama);
+      out.printf("model: %s (%s, %s, %s params, vocabulary %d)%n", model, info.description(), BenchReport.size(info.sizeBytes()), BenchReport.params(info.params()), info.vocabSize());
+      out.printf("threads %d; %d timed repetition(s) after %d warm-up(s) per test and engine; seed %d; load average before: %s%n", threads, repetitions, warmup, seed, loadBefore);
+      out.printf("timed: ppN = N tokens as one batch from an empty KV cache; tgN = N single-token steps after a %d-token prompt; logits for the last token of every batch%n", BenchTest.TG_PROMPT);
+      if (llama != null) {
+        out.printf("llama.cpp %s through FFM on de.kherud:llama's bundled library (timed: llama_decode + llama_synchronize); %s%n", llama.build(), llama.systemInfo());
+      }
+      out.flush();
+
+      List<BenchReport.Result> results = new ArrayList<>();
+      for (BenchTest test : testList) {
+        results.addAll(run(test, engines, caravan.vocabSize()));
+        if (!noProgress) {
+          StringBuilder line = new StringBuilder(test.name()).append(':');
+          results.subList(results.size() - engines.size(), results.size())
+              .forEach(r -> line.append(String.format(Locale.ROOT, " %s %.2f t/s", r.engine(), r.meanTs())));
+          err.println(line);
+          err.flush();
+        }
+      }
+
+      List<BenchReport.EngineInfo> engineInfo = new ArrayList<>();
+      engineInfo.add(new BenchReport.EngineInfo(caravan.name(), caravan.backend(), "Caravan engine in-process, Java " + Runtime.version()));
+      if (llama != null) {
+        engineInfo.add(new BenchReport.EngineInfo(llama.name(), llama.backend(), "llama.cpp " + llama.build() + " via FFM; " + llama.systemInfo()));
+      }
+      String loadAfter = loadAverage();
+      BenchReport report = new BenchReport(info, threads, repetitions, warmup, seed, engineInfo, results, date, loadBefore, loadAfter);
+      out.println();
+      out.print(report.table());
+      out.printf("%nload average after: %s%n", loadAfter);
+      out.flush();
+      if (json != null) {
+        try {
+          report.writeJson(json);
+        } catch (IOException e) {
+          throw new CommandLine.ExecutionException(cmd, "cannot write " + json + ": " + e.getMessage(), e);
+        }
+        out.println("wrote " + json);
+      }
+      return 0;
+    } finally {
+      for (BenchEngine e : engines) {
+        e.close();
+      }
+    }
+  }
+
+  private List<BenchTest> validate(CommandLine cmd) {
+    if (threads < 1) {
+      throw new ParameterException(cmd, "--threads must be at least 1");
+    }
+    if (repetitions < 1) {
+      throw new ParameterException(cmd, "--repetitions must be at least 1");
+    }
+    if (warmup < 0) {
+      throw new ParameterException(cmd, "--warmup must not be negative");
+    }
+    List<BenchTest> list;
+    try {
+      list = BenchTest.parseList(tests);
+    } catch (IllegalArgumentException e) {
+      throw new ParameterException(cmd, "--tests: " + e.getMessage());
+    }
+    if (json != null) {
+      Path dir = json.toAbsolutePath().getParent();
+      if (dir != null && !Files.isDirectory(dir)) {
+        throw new ParameterException(cmd, "--json: no such directory " + dir);
+      }
+      if (Files.isDirectory(json)) {
+        throw new ParameterException(cmd, "--json: " + json + " is a directory");
+      }
+    }
+    Loading.checkFile(cmd, model);
+    return list;
+  }
+
+  private CaravanBenchEngine openCaravan(CommandLine cmd) {
+    Parallel parallel = new Parallel(threads);
+    try {
+      LlamaModel m = Loading.open(cmd, model, parallel, !noProgress);
+      return new CaravanBenchEngine(m, parallel);
+    } catch (RuntimeException e) {
+      parallel.close();
+      throw e;
+    }
+  }
+
+  /** Size and parameters from the GGUF's tensors; llama.cpp's description ("llama 1B Q8_0") when it is loaded. */
+  private static BenchReport.ModelInfo modelInfo(CaravanBenchEngine caravan, LlamaCppBenchEngine llama) {
+    long bytes = 0;
+    long params = 0;
+    Map<GgmlType, Long> bytesByType = new EnumMap<>(GgmlType.class);
+    for (GgufTensorInfo t : caravan.model().file().tensors()) {
+      bytes += t.byteSize();
+      params += t.elementCount();
+      if (t.rank() >= 2) {
+        bytesByType.merge(t.type(), t.byteSize(), Long::sum);
+      }
+    }
+    String type = bytesByType.entrySet().stream().max(Map.Entry.comparingByValue()).map(e -> e.getKey().toString()).orElse("?");
+    String description = llama != null ? llama.description() : "llama " + BenchReport.params(params).replace(" ", "") + " " + type;
+    return new BenchReport.ModelInfo(caravan.model().file().path(), description, bytes, params, caravan.vocabSize());
+  }
+
+  /** Warm-up, then the timed repetitions of one test on every engine, the engines taking turns. */
+  private List<BenchReport.Result> run(BenchTest test, List<BenchEngine> engines, int vocab) throws IOException {
+    int[] ids = test.tokenIds(seed, vocab);
+    for (BenchEngine e : engines) {
+      e.prepare(test.contextTokens(), test.batchTokens());
+    }
+    for (int w = 0; w < warmup; w++) {
+      for (BenchEngine e : engines) {
+        timeOnce(e, test, ids);
+      }
+    }
+    long[][] samples = new long[engines.size()][repetitions];
+    for (int r = 0; r < repetitions; r++) {
+      for (int k = 0; k < engines.size(); k++) {
+        // alternate which engine goes first, so neither always follows the other
+        int i = r % 2 == 0 ? k : engines.size() - 1 - k;
+        samples[i][r] = timeOnce(engines.get(i), test, ids);
+      }
+    }
+    List<BenchReport.Result> results = new ArrayList<>();
+    for (int i = 0; i < engines.size(); i++) {
+      results.add(new BenchReport.Result(test, engines.get(i).name(), samples[i]));
+    }
+    return results;
+  }
+
+  /** One run of a test from an empty cache; returns the nanoseconds of its timed part. */
+  static long timeOnce(BenchEngine e, BenchTest test, int[] ids) {
+    e.clear();
+    int start = 0;
+    if (test.kind() == BenchTest.Kind.TG) {
+      e.decode(ids, 0, BenchTest.TG_PROMPT, 0);
+      start = BenchTest.TG_PROMPT;
+    }
+    settle();
+    long t0 = System.nanoTime();
+    if (test.kind() == BenchTest.Kind.PP) {
+      e.decode(ids, 0, test.tokens(), 0);
+    } else {
+      for (int i = 0; i < test.tokens(); i++) {
+        e.decode(ids, start + i, 1, start + i);
+      }
+    }
+    return System.nanoTime() - t0;
+  }
+
+  private static void settle() {
+    try {
+      Thread.sleep(SETTLE_MILLIS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted", e);
+    }
+  }
+
+  /** The 1, 5 and 15 minute load averages ({@code /proc/loadavg}), or the JVM's 1-minute figure elsewhere. */
+  static String loadAverage() {
+    try {
+      String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+");
+      return f[0] + " " + f[1] + " " + f[2];
+    } catch (IOException | RuntimeException e) {
+      double one = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
+      return one < 0 ? "unknown" : String.format(Locale.ROOT, "%.2f", one);
+    }
+  }
+}

@@ -1,0 +1,127 @@
+package dev.caravan.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.caravan.engine.SharedFiles;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class BenchCommandTest {
+  @TempDir Path tmp;
+
+  private record Run(int exitCode, String out, String err) {}
+
+  private static Run bench(String... args) {
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    picocli.CommandLine cmd = Caravan.commandLine();
+    cmd.setOut(new PrintWriter(out, true));
+    cmd.setErr(new PrintWriter(err, true));
+    List<String> all = new ArrayList<>(List.of("bench"));
+    all.addAll(List.of(args));
+    int code = cmd.execute(all.toArray(String[]::new));
+    return new Run(code, out.toString(), err.toString());
+  }
+
+  /** The cells of a markdown table row. */
+  static List<String> cells(String row) {
+    String inner = row.strip().substring(1, row.strip().length() - 1);
+    return java.util.Arrays.stream(inner.split("\\|", -1)).map(String::strip).toList();
+  }
+
+  private static String stories() {
+    return SharedFiles.stories260K().toString();
+  }
+
+  private static void assertUsageError(Run r, String message) {
+    assertEquals(2, r.exitCode(), r.err());
+    assertTrue(r.err().contains(message), r.err());
+    assertTrue(r.err().contains("Try 'caravan bench --help'"), r.err());
+  }
+
+  @Test
+  void helpShowsDefaults() {
+    Run r = bench("--help");
+    assertEquals(0, r.exitCode());
+    String flat = r.out().replaceAll("\\s+", " ");
+    assertTrue(flat.contains("(default: pp128,pp512, tg128)") || flat.contains("(default: pp128,pp512,tg128)"), r.out());
+    assertTrue(flat.contains("Timed runs per test and engine (default: 3)"), r.out());
+    assertTrue(flat.contains("Untimed runs per test and engine before the timed ones (default: 1)"), r.out());
+    assertTrue(r.out().contains("--no-llamacpp"), r.out());
+  }
+
+  @Test
+  void rejectsBadOptions() {
+    assertUsageError(bench(), "Missing required option: '--model=FILE'");
+    assertUsageError(bench("--model", stories(), "--threads", "0"), "--threads must be at least 1");
+    assertUsageError(bench("--model", stories(), "--repetitions", "0"), "--repetitions must be at least 1");
+    assertUsageError(bench("--model", stories(), "--warmup", "-1"), "--warmup must not be negative");
+    assertUsageError(bench("--model", stories(), "--tests", "pp16,xx8"), "--tests: unknown test 'xx8'");
+    assertUsageError(bench("--model", stories(), "--tests", "tg8,tg8"), "--tests: test tg8 is listed twice");
+    assertUsageError(bench("--model", tmp.resolve("absent.gguf").toString()), "no such model file");
+    assertUsageError(bench("--model", stories(), "--json", tmp.resolve("no/such/dir/b.json").toString()), "--json: no such directory");
+    assertUsageError(bench("--model", stories(), "--json", tmp.toString()), "is a directory");
+  }
+
+  @Test
+  void rejectsATestLongerThanTheModelsContext() {
+    // stories260K holds 512 positions; tg509 needs 4 + 509
+    assertUsageError(bench("--model", stories(), "--no-progress", "--tests", "pp16,tg509"), "test tg509 needs 513 positions; the model's context holds 512");
+  }
+
+  @Test
+  void tinyRunMeasuresBothEngines() throws IOException {
+    Path json = tmp.resolve("bench.json");
+    Run r = bench("--model", stories(), "--threads", "1", "--tests", "pp16,tg8", "--repetitions", "1", "--json", json.toString());
+    assertEquals(0, r.exitCode(), r.err());
+    assertTrue(r.out().contains("llama.cpp b4916"), r.out());
+    List<String> rows = r.out().lines().filter(l -> l.startsWith("| ") && !l.startsWith("| model") && !l.startsWith("| -")).toList();
+    assertEquals(4, rows.size(), r.out());
+    assertEquals(List.of("caravan", "1", "pp16"), List.of(cells(rows.get(0)).get(3), cells(rows.get(0)).get(5), cells(rows.get(0)).get(6)));
+    assertEquals(List.of("llama.cpp", "1", "pp16"), List.of(cells(rows.get(1)).get(3), cells(rows.get(1)).get(5), cells(rows.get(1)).get(6)));
+    assertEquals(List.of("caravan", "tg8"), List.of(cells(rows.get(2)).get(3), cells(rows.get(2)).get(6)));
+    assertEquals(List.of("llama.cpp", "tg8"), List.of(cells(rows.get(3)).get(3), cells(rows.get(3)).get(6)));
+    // the ratio sits on Caravan's rows
+    assertTrue(Double.parseDouble(cells(rows.get(0)).get(9)) > 0, rows.get(0));
+    assertEquals("", cells(rows.get(1)).get(9));
+    assertTrue(r.err().contains("pp16: caravan") && r.err().contains("tg8: caravan"), r.err());
+
+    JsonNode j = new ObjectMapper().readTree(json.toFile());
+    assertEquals(1, j.get("n_threads").asInt());
+    assertEquals(512, j.get("model").get("n_vocab").asInt());
+    assertEquals(292800, j.get("model").get("n_params").asLong());
+    assertEquals(4, j.get("results").size());
+    for (JsonNode res : j.get("results")) {
+      assertEquals(1, res.get("samples_ns").size(), res.toString());
+      assertTrue(res.get("samples_ns").get(0).asLong() > 0, res.toString());
+      assertTrue(res.get("avg_ts").asDouble() > 0, res.toString());
+    }
+    assertEquals(List.of("caravan", "llama.cpp", "caravan", "llama.cpp"), j.get("results").findValuesAsText("engine"));
+    assertEquals(2, j.get("ratios").size());
+    for (JsonNode ratio : j.get("ratios")) {
+      assertTrue(ratio.get("caravan_over_llamacpp_avg_ts").asDouble() > 0, ratio.toString());
+    }
+  }
+
+  @Test
+  void noLlamaCppMeasuresCaravanAlone() {
+    Run r = bench("--model", stories(), "--threads", "2", "--tests", "pp8", "--repetitions", "2", "--warmup", "0", "--no-llamacpp", "--no-progress");
+    assertEquals(0, r.exitCode(), r.err());
+    List<String> rows = r.out().lines().filter(l -> l.startsWith("| ") && !l.startsWith("| model") && !l.startsWith("| -")).toList();
+    assertEquals(1, rows.size(), r.out());
+    List<String> c = cells(rows.get(0));
+    assertEquals(List.of("caravan", "2", "pp8"), List.of(c.get(3), c.get(5), c.get(6)));
+    assertEquals(9, c.size(), "no ratio column: " + rows.get(0));
+    assertFalse(r.out().contains("llama.cpp"), r.out());
+  }
+}
