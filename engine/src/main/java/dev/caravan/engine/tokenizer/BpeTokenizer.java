@@ -179,7 +179,7 @@ public final class BpeTokenizer extends AbstractTokenizer {
       prev[i] = i - 1;
       next[i] = i + 1 < n ? i + 1 : -1;
     }
-    RankQueue queue = new RankQueue(n);
+    BigramQueue queue = new BigramQueue(n);
     for (int i = 1; i < n; i++) {
       addBigram(sym, len, i - 1, i, queue);
     }
@@ -188,7 +188,7 @@ public final class BpeTokenizer extends AbstractTokenizer {
     while (!queue.isEmpty()) {
       int left = queue.topLeft();
       int right = queue.topRight();
-      int rank = queue.topRank();
+      int rank = (int) -queue.topPriority();
       int size = queue.topSize();
       queue.pop();
       if (len[left] == 0 || len[right] == 0 || len[left] + len[right] != size) {
@@ -220,119 +220,16 @@ public final class BpeTokenizer extends AbstractTokenizer {
     }
   }
 
-  private void addBigram(int[] sym, int[] len, int left, int right, RankQueue queue) {
+  private void addBigram(int[] sym, int[] len, int left, int right, BigramQueue queue) {
     if (left == -1 || right == -1) {
       return;
     }
     int rank = ranks.get(pair(sym[left], sym[right]));
     if (rank >= 0) {
-      queue.push(rank, left, right, len[left] + len[right]);
+      queue.push(-rank, left, right, len[left] + len[right]);
     }
   }
 
-  /** A binary min-heap of candidate merges: lowest rank first, then lowest left index ({@code llm_bigram_bpe::comparator}). */
-  private static final class RankQueue {
-    private int[] rank;
-    private int[] left;
-    private int[] right;
-    private int[] size;
-    private int count;
-
-    RankQueue(int capacity) {
-      capacity = Math.max(capacity, 8);
-      rank = new int[capacity];
-      left = new int[capacity];
-      right = new int[capacity];
-      size = new int[capacity];
-    }
-
-    boolean isEmpty() {
-      return count == 0;
-    }
-
-    int topLeft() {
-      return left[0];
-    }
-
-    int topRight() {
-      return right[0];
-    }
-
-    int topRank() {
-      return rank[0];
-    }
-
-    int topSize() {
-      return size[0];
-    }
-
-    private boolean before(int a, int b) {
-      return rank[a] < rank[b] || (rank[a] == rank[b] && left[a] < left[b]);
-    }
-
-    void push(int rk, int l, int r, int sz) {
-      if (count == rank.length) {
-        int cap = count * 2;
-        rank = Arrays.copyOf(rank, cap);
-        left = Arrays.copyOf(left, cap);
-        right = Arrays.copyOf(right, cap);
-        size = Arrays.copyOf(size, cap);
-      }
-      int i = count++;
-      set(i, rk, l, r, sz);
-      while (i > 0) {
-        int parent = (i - 1) >>> 1;
-        if (!before(i, parent)) {
-          break;
-        }
-        swap(i, parent);
-        i = parent;
-      }
-    }
-
-    void pop() {
-      count--;
-      if (count == 0) {
-        return;
-      }
-      set(0, rank[count], left[count], right[count], size[count]);
-      int i = 0;
-      while (true) {
-        int l = 2 * i + 1;
-        if (l >= count) {
-          break;
-        }
-        int best = l + 1 < count && before(l + 1, l) ? l + 1 : l;
-        if (!before(best, i)) {
-          break;
-        }
-        swap(i, best);
-        i = best;
-      }
-    }
-
-    private void set(int i, int rk, int l, int r, int sz) {
-      rank[i] = rk;
-      left[i] = l;
-      right[i] = r;
-      size[i] = sz;
-    }
-
-    private void swap(int a, int b) {
-      int t = rank[a];
-      rank[a] = rank[b];
-      rank[b] = t;
-      t = left[a];
-      left[a] = left[b];
-      left[b] = t;
-      t = right[a];
-      right[a] = right[b];
-      right[b] = t;
-      t = size[a];
-      size[a] = size[b];
-      size[b] = t;
-    }
-  }
 
   /** Open-addressing hash map from long keys to non-negative ints; {@link #get} returns -1 when absent. */
   private static final class LongIntMap {
