@@ -1,7 +1,7 @@
 package dev.caravan.coordinator;
 
+import dev.caravan.cluster.ProcessChecks;
 import dev.caravan.coordinator.scheduler.SchedulerConfig;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -10,7 +10,6 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 /** {@code caravan coordinator}: the cluster's front door. */
@@ -69,19 +68,15 @@ public final class CoordinatorCommand implements Callable<Integer> {
     if (exitWithParent) {
       dev.caravan.cluster.ParentWatch.exitWhenStdinCloses();
     }
-    if (!Files.isRegularFile(model)) {
-      throw new ParameterException(spec.commandLine(), "--model: no such file: " + model);
-    }
-    for (int p : new int[] {grpcPort, metricsPort, hazelcastPort}) {
-      check(p >= 0 && p <= 65535, "ports must be between 0 and 65535");
-    }
-    check(maxRunning >= 1 && maxWaiting >= 0 && maxBatchTokens >= 1, "--max-running and --max-batch-tokens must be positive, --max-waiting not negative");
-    for (Duration d : new Duration[] {stepTimeout, sessionIdle, noPlanWait}) {
-      check(!d.isNegative() && !d.isZero(), "durations must be positive");
-    }
-    for (String j : join) {
-      check(j.matches("[^:\\s]+:\\d{1,5}"), "--join: '" + j + "' is not HOST:PORT");
-    }
+    new ProcessChecks(spec)
+        .modelFile(model)
+        .ports(grpcPort, metricsPort, hazelcastPort)
+        .check(maxRunning >= 1 && maxWaiting >= 0 && maxBatchTokens >= 1, "--max-running and --max-batch-tokens must be positive, --max-waiting not negative")
+        .positive(stepTimeout, "--step-timeout")
+        .positive(sessionIdle, "--session-idle")
+        .positive(noPlanWait, "--no-plan-wait")
+        .notNegative(drainTimeout, "--drain-timeout")
+        .join(join);
     Coordinator c = new Coordinator(new Coordinator.Config(model, clusterName, host, grpcPort, hazelcastPort, join, metricsPort, new SchedulerConfig(maxRunning, maxWaiting, maxBatchTokens, 1), stepTimeout, sessionIdle, noPlanWait, drainTimeout));
     Runtime.getRuntime().addShutdownHook(new Thread(c::drain, "caravan-drain"));
     c.start();
@@ -94,9 +89,4 @@ public final class CoordinatorCommand implements Callable<Integer> {
     System.exit(new CommandLine(new CoordinatorCommand()).execute(args));
   }
 
-  private void check(boolean ok, String message) {
-    if (!ok) {
-      throw new ParameterException(spec.commandLine(), message);
-    }
-  }
 }

@@ -1,6 +1,6 @@
 package dev.caravan.worker;
 
-import java.nio.file.Files;
+import dev.caravan.cluster.ProcessChecks;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -11,7 +11,6 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 /** {@code caravan worker}: a shard worker process. */
@@ -63,18 +62,13 @@ public final class WorkerCommand implements Callable<Integer> {
     if (exitWithParent) {
       dev.caravan.cluster.ParentWatch.exitWhenStdinCloses();
     }
-    if (!Files.isRegularFile(model)) {
-      throw new ParameterException(spec.commandLine(), "--model: no such file: " + model);
-    }
-    check(threads >= 1 && threads <= 1024, "--threads must be between 1 and 1024");
-    for (int p : new int[] {grpcPort, metricsPort, hazelcastPort}) {
-      check(p >= 0 && p <= 65535, "ports must be between 0 and 65535");
-    }
-    check(!idleTimeout.isNegative() && !idleTimeout.isZero(), "--idle-timeout must be positive");
-    check(!drainTimeout.isNegative(), "--drain-timeout must not be negative");
-    for (String j : join) {
-      check(j.matches("[^:\\s]+:\\d{1,5}"), "--join: '" + j + "' is not HOST:PORT");
-    }
+    new ProcessChecks(spec)
+        .modelFile(model)
+        .check(threads >= 1 && threads <= 1024, "--threads must be between 1 and 1024")
+        .ports(grpcPort, metricsPort, hazelcastPort)
+        .positive(idleTimeout, "--idle-timeout")
+        .notNegative(drainTimeout, "--drain-timeout")
+        .join(join);
     ShardWorker worker = new ShardWorker(new ShardWorker.Config(model, join, clusterName, host, grpcPort, hazelcastPort, metricsPort, threads, memoryLimit, idleTimeout, drainTimeout));
     Runtime.getRuntime().addShutdownHook(new Thread(worker::drain, "caravan-drain"));
     worker.start();
@@ -88,9 +82,4 @@ public final class WorkerCommand implements Callable<Integer> {
     System.exit(new CommandLine(new WorkerCommand()).execute(args));
   }
 
-  private void check(boolean ok, String message) {
-    if (!ok) {
-      throw new ParameterException(spec.commandLine(), message);
-    }
-  }
 }

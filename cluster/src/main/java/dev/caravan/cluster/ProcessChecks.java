@@ -1,0 +1,50 @@
+package dev.caravan.cluster;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.ParameterException;
+
+/** Validation shared by the process commands (coordinator, worker): each failure names the option and the problem. */
+public final class ProcessChecks {
+  private final CommandSpec spec;
+
+  public ProcessChecks(CommandSpec spec) {
+    this.spec = spec;
+  }
+
+  public ProcessChecks check(boolean ok, String message) {
+    if (!ok) {
+      throw new ParameterException(spec.commandLine(), message);
+    }
+    return this;
+  }
+
+  public ProcessChecks modelFile(Path model) {
+    return check(Files.isRegularFile(model), "--model: no such file: " + model);
+  }
+
+  public ProcessChecks ports(int... ports) {
+    for (int p : ports) {
+      check(p >= 0 && p <= 65535, "ports must be between 0 and 65535, not " + p);
+    }
+    return this;
+  }
+
+  public ProcessChecks join(List<String> members) {
+    for (String j : members) {
+      check(j.matches("[^:\\s]+:\\d{1,5}"), "--join: '" + j + "' is not HOST:PORT");
+    }
+    return this;
+  }
+
+  public ProcessChecks positive(Duration d, String option) {
+    return check(!d.isNegative() && !d.isZero(), option + " must be positive, not " + d);
+  }
+
+  public ProcessChecks notNegative(Duration d, String option) {
+    return check(!d.isNegative(), option + " must not be negative, not " + d);
+  }
+}
