@@ -40,10 +40,29 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <h2>Code shape</h2>
  *
- * The species are static finals (C2 emits SIMD code only for constant species). Hot loops use only the JDK's vector
- * methods, which are force-inlined, and no helper of ours that takes or returns a vector: once C2 has spent its node
- * budget on a large method it stops inlining ordinary methods, and a vector crossing a call is boxed on every
- * iteration. For the same reason the final lane sum goes through a small per-thread float array.
+ * The species are static finals (C2 emits SIMD code only for constant species). Rules that keep C2 from boxing
+ * vectors (which allocates and runs ~100x slower), each learnt from a measured failure:
+ *
+ * <ul>
+ *   <li>Hot loops use only the JDK's vector methods, which are force-inlined, and no helper of ours that takes or
+ *       returns a vector: once C2 has spent its node budget on a large method it stops inlining ordinary methods, and
+ *       a vector crossing a call is boxed. For the same reason the final lane sum of the big kernels goes through a
+ *       small per-thread float array.
+ *   <li>No inner loops over the {@code 16/L} vectors of a unit: they are written out behind constant tests
+ *       ({@code if (P >= 2)}, folded away by C2), because accumulator phis of a short inner loop got boxed.
+ *   <li>Nibbles are shifted on 32-bit lanes and masked (x86 has no byte shifts), and 16-byte halves are loaded
+ *       separately rather than converting the upper half of a 32-byte vector (a byte permute and a blend).
+ * </ul>
+ *
+ * At 128 bits (e.g. {@code -Dcaravan.vectorBits=128}) x86 C2 lacks some intrinsics for 64-bit short vectors: results
+ * stay exact, but F16 and some K-quant paths may box there. The 512- and 256-bit paths are allocation-free (tested).
+ *
+ * <h2>Batched path</h2>
+ *
+ * {@link #dotRows} with several tokens dequantizes {@link #ROW_TILE} rows into a per-thread float tile and runs a
+ * 4-row x 4-token F32 micro-kernel over L1-sized column blocks, one accumulator half (A or B) at a time; partial
+ * accumulators are parked in a scratch array between blocks (an exact store and load), so each (row, token) result
+ * receives the same fused multiply-adds in the same order as {@link #dot}.
  */
 public final class VectorKernels implements Kernels {
 
@@ -61,6 +80,7 @@ public final class VectorKernels implements Kernels {
   private static final VectorSpecies<Byte> B256 = ByteVector.SPECIES_256;
   private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
   private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(LE);
+  private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(LE);
 
   /** Rows dequantized together by {@link #dotRows} before the token loop. */
   static final int ROW_TILE = 8;
@@ -257,7 +277,7 @@ public final class VectorKernels implements Kernels {
       a = w0.mul(d).fma(FloatVector.fromArray(F, x, xb), a);
       if (P >= 2) {
         FloatVector w0p1 = (FloatVector) q0.convertShape(VectorOperators.B2F, F, 1);
-        a = w0p1.mul(d).fma(FloatVector.fromArray(F, x, xb + 1 * L), a);
+        a = w0p1.mul(d).fma(FloatVector.fromArray(F, x, xb + L), a);
       }
       if (P == 4) {
         FloatVector w0p2 = (FloatVector) q0.convertShape(VectorOperators.B2F, F, 2);
@@ -269,7 +289,7 @@ public final class VectorKernels implements Kernels {
       b = w1.mul(d).fma(FloatVector.fromArray(F, x, xb + 16), b);
       if (P >= 2) {
         FloatVector w1p1 = (FloatVector) q1.convertShape(VectorOperators.B2F, F, 1);
-        b = w1p1.mul(d).fma(FloatVector.fromArray(F, x, xb + 16 + 1 * L), b);
+        b = w1p1.mul(d).fma(FloatVector.fromArray(F, x, xb + 16 + L), b);
       }
       if (P == 4) {
         FloatVector w1p2 = (FloatVector) q1.convertShape(VectorOperators.B2F, F, 2);
@@ -298,7 +318,7 @@ public final class VectorKernels implements Kernels {
       a = w0.mul(d).fma(FloatVector.fromArray(F, x, xb), a);
       if (P >= 2) {
         FloatVector w0p1 = (FloatVector) lo.convertShape(VectorOperators.B2F, F, 1);
-        a = w0p1.mul(d).fma(FloatVector.fromArray(F, x, xb + 1 * L), a);
+        a = w0p1.mul(d).fma(FloatVector.fromArray(F, x, xb + L), a);
       }
       if (P == 4) {
         FloatVector w0p2 = (FloatVector) lo.convertShape(VectorOperators.B2F, F, 2);
@@ -310,7 +330,7 @@ public final class VectorKernels implements Kernels {
       b = w1.mul(d).fma(FloatVector.fromArray(F, x, xb + 16), b);
       if (P >= 2) {
         FloatVector w1p1 = (FloatVector) hi.convertShape(VectorOperators.B2F, F, 1);
-        b = w1p1.mul(d).fma(FloatVector.fromArray(F, x, xb + 16 + 1 * L), b);
+        b = w1p1.mul(d).fma(FloatVector.fromArray(F, x, xb + 16 + L), b);
       }
       if (P == 4) {
         FloatVector w1p2 = (FloatVector) hi.convertShape(VectorOperators.B2F, F, 2);
@@ -335,40 +355,53 @@ public final class VectorKernels implements Kernels {
       int s0 = s.get(I32, o + 4);
       int s1 = s.get(I32, o + 8);
       int s2 = s.get(I32, o + 12);
-      for (int j = 0; j < 8; j++) {
-        // sub-block j: the low (j even) or high (j odd) nibbles of qs[32 * (j / 2) ..], values 32j .. 32j+31
-        float sc = d * scaleK4(s0, s2, j);
-        float mn = dmin * minK4(s0, s1, s2, j);
-        // two 16-byte halves: converting the upper half of a 32-byte vector would cost a byte permute and a blend
-        long qo = o + 16 + 32 * (j >> 1);
-        int shift = 4 * (j & 1);
-        ByteVector q = ByteVector.fromMemorySegment(B128, s, qo, LE).reinterpretAsInts().lanewise(VectorOperators.LSHR, shift).reinterpretAsBytes().and((byte) 0x0F);
-        ByteVector qq = ByteVector.fromMemorySegment(B128, s, qo + 16, LE).reinterpretAsInts().lanewise(VectorOperators.LSHR, shift).reinterpretAsBytes().and((byte) 0x0F);
-        int xj = xOff + 256 * blk + 32 * j;
-        // w = sc * q - mn; values 0..15 of the sub-block into a, 16..31 into b
-        FloatVector w0 = (FloatVector) q.convertShape(VectorOperators.B2F, F, 0);
-        a = w0.mul(sc).sub(mn).fma(FloatVector.fromArray(F, x, xj), a);
+      for (int g = 0; g < 4; g++) {
+        // bytes qs[32g .. 32g+32) hold sub-block 2g (low nibbles, values 64g + l) and 2g+1 (high, 64g + 32 + l);
+        // w = sc * q - mn
+        float sc1 = d * scaleK4(s0, s2, 2 * g);
+        float mn1 = dmin * minK4(s0, s1, s2, 2 * g);
+        float sc2 = d * scaleK4(s0, s2, 2 * g + 1);
+        float mn2 = dmin * minK4(s0, s1, s2, 2 * g + 1);
+        ByteVector q0 = ByteVector.fromMemorySegment(B128, s, o + 16 + 32 * g, LE);
+        ByteVector q1 = ByteVector.fromMemorySegment(B128, s, o + 32 + 32 * g, LE);
+        int xg = xOff + 256 * blk + 64 * g;
+        // sub-block 2g: low nibbles; values 0..15 into a, 16..31 into b
+        ByteVector lo0 = q0.and((byte) 0x0F);
+        a = ((FloatVector) lo0.convertShape(VectorOperators.B2F, F, 0)).mul(sc1).sub(mn1).fma(FloatVector.fromArray(F, x, xg), a);
         if (P >= 2) {
-          FloatVector w0p1 = (FloatVector) q.convertShape(VectorOperators.B2F, F, 1);
-          a = w0p1.mul(sc).sub(mn).fma(FloatVector.fromArray(F, x, xj + 1 * L), a);
+          a = ((FloatVector) lo0.convertShape(VectorOperators.B2F, F, 1)).mul(sc1).sub(mn1).fma(FloatVector.fromArray(F, x, xg + L), a);
         }
         if (P == 4) {
-          FloatVector w0p2 = (FloatVector) q.convertShape(VectorOperators.B2F, F, 2);
-          a = w0p2.mul(sc).sub(mn).fma(FloatVector.fromArray(F, x, xj + 2 * L), a);
-          FloatVector w0p3 = (FloatVector) q.convertShape(VectorOperators.B2F, F, 3);
-          a = w0p3.mul(sc).sub(mn).fma(FloatVector.fromArray(F, x, xj + 3 * L), a);
+          a = ((FloatVector) lo0.convertShape(VectorOperators.B2F, F, 2)).mul(sc1).sub(mn1).fma(FloatVector.fromArray(F, x, xg + 2 * L), a);
+          a = ((FloatVector) lo0.convertShape(VectorOperators.B2F, F, 3)).mul(sc1).sub(mn1).fma(FloatVector.fromArray(F, x, xg + 3 * L), a);
         }
-        FloatVector w1 = (FloatVector) qq.convertShape(VectorOperators.B2F, F, 0);
-        b = w1.mul(sc).sub(mn).fma(FloatVector.fromArray(F, x, xj + 16), b);
+        ByteVector lo1 = q1.and((byte) 0x0F);
+        b = ((FloatVector) lo1.convertShape(VectorOperators.B2F, F, 0)).mul(sc1).sub(mn1).fma(FloatVector.fromArray(F, x, xg + 16), b);
         if (P >= 2) {
-          FloatVector w1p1 = (FloatVector) qq.convertShape(VectorOperators.B2F, F, 1);
-          b = w1p1.mul(sc).sub(mn).fma(FloatVector.fromArray(F, x, xj + 16 + 1 * L), b);
+          b = ((FloatVector) lo1.convertShape(VectorOperators.B2F, F, 1)).mul(sc1).sub(mn1).fma(FloatVector.fromArray(F, x, xg + 16 + L), b);
         }
         if (P == 4) {
-          FloatVector w1p2 = (FloatVector) qq.convertShape(VectorOperators.B2F, F, 2);
-          b = w1p2.mul(sc).sub(mn).fma(FloatVector.fromArray(F, x, xj + 16 + 2 * L), b);
-          FloatVector w1p3 = (FloatVector) qq.convertShape(VectorOperators.B2F, F, 3);
-          b = w1p3.mul(sc).sub(mn).fma(FloatVector.fromArray(F, x, xj + 16 + 3 * L), b);
+          b = ((FloatVector) lo1.convertShape(VectorOperators.B2F, F, 2)).mul(sc1).sub(mn1).fma(FloatVector.fromArray(F, x, xg + 16 + 2 * L), b);
+          b = ((FloatVector) lo1.convertShape(VectorOperators.B2F, F, 3)).mul(sc1).sub(mn1).fma(FloatVector.fromArray(F, x, xg + 16 + 3 * L), b);
+        }
+        // sub-block 2g + 1: high nibbles (shifted on 32-bit lanes, x86 has no byte shift, then masked)
+        ByteVector hi0 = q0.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F);
+        a = ((FloatVector) hi0.convertShape(VectorOperators.B2F, F, 0)).mul(sc2).sub(mn2).fma(FloatVector.fromArray(F, x, xg + 32), a);
+        if (P >= 2) {
+          a = ((FloatVector) hi0.convertShape(VectorOperators.B2F, F, 1)).mul(sc2).sub(mn2).fma(FloatVector.fromArray(F, x, xg + 32 + L), a);
+        }
+        if (P == 4) {
+          a = ((FloatVector) hi0.convertShape(VectorOperators.B2F, F, 2)).mul(sc2).sub(mn2).fma(FloatVector.fromArray(F, x, xg + 32 + 2 * L), a);
+          a = ((FloatVector) hi0.convertShape(VectorOperators.B2F, F, 3)).mul(sc2).sub(mn2).fma(FloatVector.fromArray(F, x, xg + 32 + 3 * L), a);
+        }
+        ByteVector hi1 = q1.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F);
+        b = ((FloatVector) hi1.convertShape(VectorOperators.B2F, F, 0)).mul(sc2).sub(mn2).fma(FloatVector.fromArray(F, x, xg + 48), b);
+        if (P >= 2) {
+          b = ((FloatVector) hi1.convertShape(VectorOperators.B2F, F, 1)).mul(sc2).sub(mn2).fma(FloatVector.fromArray(F, x, xg + 48 + L), b);
+        }
+        if (P == 4) {
+          b = ((FloatVector) hi1.convertShape(VectorOperators.B2F, F, 2)).mul(sc2).sub(mn2).fma(FloatVector.fromArray(F, x, xg + 48 + 2 * L), b);
+          b = ((FloatVector) hi1.convertShape(VectorOperators.B2F, F, 3)).mul(sc2).sub(mn2).fma(FloatVector.fromArray(F, x, xg + 48 + 3 * L), b);
         }
       }
     }
@@ -400,50 +433,97 @@ public final class VectorKernels implements Kernels {
     for (int blk = 0; blk < blocks; blk++) {
       long o = base + 210L * blk;
       float d = f16(s, o + 208);
-      for (int u = 0; u < 8; u++) {
-        // half h = u / 4, kind k = u % 4: values 128h + 32k + l for l = 0..31 (l < 16 into a, l >= 16 into b), from
-        // nibble k / 2 of ql[64h + 32(k % 2) + l] and bits 2k, 2k+1 of qh[32h + l]; scales sc[8h + 2k] and sc[8h + 2k + 1]
-        int h = u >> 2;
-        int k = u & 3;
-        // 6-bit quants minus 32, in two 16-byte halves (l < 16, l >= 16); shifts run on 32-bit lanes and the masks drop
-        // the bits that crossed from neighbouring bytes
-        long ql = o + 64 * h + 32 * (k & 1);
+      for (int h = 0; h < 2; h++) {
+        // half h (values 128h ..): ql[64h .. 64h+64), qh[32h .. 32h+32), scales sc[8h .. 8h+8), each read once. Kind k
+        // (values 32k + l, l = 0..31) takes nibble k / 2 of ql[32 (k % 2) + l] and bits 2k, 2k+1 of qh[l]; its first
+        // 16 values (scale sc[2k], into a) and last 16 (sc[2k + 1], into b) are the two 16-byte halves c = 0, 1.
+        long ql = o + 64 * h;
         long qh = o + 128 + 32 * h;
-        int lowShift = 4 * (k >> 1);
-        ByteVector q = ByteVector.fromMemorySegment(B128, s, ql, LE).reinterpretAsInts().lanewise(VectorOperators.LSHR, lowShift).reinterpretAsBytes().and((byte) 0x0F)
-            .or(ByteVector.fromMemorySegment(B128, s, qh, LE).reinterpretAsInts().lanewise(VectorOperators.LSHR, 2 * k).lanewise(VectorOperators.LSHL, 4).reinterpretAsBytes().and((byte) 0x30))
-            .sub((byte) 32);
-        ByteVector qq = ByteVector.fromMemorySegment(B128, s, ql + 16, LE).reinterpretAsInts().lanewise(VectorOperators.LSHR, lowShift).reinterpretAsBytes().and((byte) 0x0F)
-            .or(ByteVector.fromMemorySegment(B128, s, qh + 16, LE).reinterpretAsInts().lanewise(VectorOperators.LSHR, 2 * k).lanewise(VectorOperators.LSHL, 4).reinterpretAsBytes().and((byte) 0x30))
-            .sub((byte) 32);
-        long sc = o + 192 + 8 * h + 2 * k;
-        float s0 = d * s.get(ValueLayout.JAVA_BYTE, sc);
-        float s1 = d * s.get(ValueLayout.JAVA_BYTE, sc + 1);
-        int xu = xOff + 256 * blk + 128 * h + 32 * k;
-        // w = (d * sc) * q
-        FloatVector w0 = (FloatVector) q.convertShape(VectorOperators.B2F, F, 0);
-        a = w0.mul(s0).fma(FloatVector.fromArray(F, x, xu), a);
+        long sc = s.get(I64, o + 192 + 8 * h); // 8 int8 scales, little-endian
+        IntVector qlA0 = ByteVector.fromMemorySegment(B128, s, ql, LE).reinterpretAsInts();
+        IntVector qlA1 = ByteVector.fromMemorySegment(B128, s, ql + 16, LE).reinterpretAsInts();
+        IntVector qlB0 = ByteVector.fromMemorySegment(B128, s, ql + 32, LE).reinterpretAsInts();
+        IntVector qlB1 = ByteVector.fromMemorySegment(B128, s, ql + 48, LE).reinterpretAsInts();
+        IntVector qh0 = ByteVector.fromMemorySegment(B128, s, qh, LE).reinterpretAsInts();
+        IntVector qh1 = ByteVector.fromMemorySegment(B128, s, qh + 16, LE).reinterpretAsInts();
+        int xh = xOff + 256 * blk + 128 * h;
+        // 6-bit quants minus 32 (shifts on 32-bit lanes; the masks drop bits that crossed from neighbouring bytes),
+        // then w = (d * sc) * q
+        // kind 0: low nibbles of ql[0..32), bits 0-1 of qh; values l
+        ByteVector q00 = qlA0.reinterpretAsBytes().and((byte) 0x0F).or(qh0.lanewise(VectorOperators.LSHL, 4).reinterpretAsBytes().and((byte) 0x30)).sub((byte) 32);
+        a = ((FloatVector) q00.convertShape(VectorOperators.B2F, F, 0)).mul(d * (byte) (sc >>> 0)).fma(FloatVector.fromArray(F, x, xh), a);
         if (P >= 2) {
-          FloatVector w0p1 = (FloatVector) q.convertShape(VectorOperators.B2F, F, 1);
-          a = w0p1.mul(s0).fma(FloatVector.fromArray(F, x, xu + 1 * L), a);
+          a = ((FloatVector) q00.convertShape(VectorOperators.B2F, F, 1)).mul(d * (byte) (sc >>> 0)).fma(FloatVector.fromArray(F, x, xh + L), a);
         }
         if (P == 4) {
-          FloatVector w0p2 = (FloatVector) q.convertShape(VectorOperators.B2F, F, 2);
-          a = w0p2.mul(s0).fma(FloatVector.fromArray(F, x, xu + 2 * L), a);
-          FloatVector w0p3 = (FloatVector) q.convertShape(VectorOperators.B2F, F, 3);
-          a = w0p3.mul(s0).fma(FloatVector.fromArray(F, x, xu + 3 * L), a);
+          a = ((FloatVector) q00.convertShape(VectorOperators.B2F, F, 2)).mul(d * (byte) (sc >>> 0)).fma(FloatVector.fromArray(F, x, xh + 2 * L), a);
+          a = ((FloatVector) q00.convertShape(VectorOperators.B2F, F, 3)).mul(d * (byte) (sc >>> 0)).fma(FloatVector.fromArray(F, x, xh + 3 * L), a);
         }
-        FloatVector w1 = (FloatVector) qq.convertShape(VectorOperators.B2F, F, 0);
-        b = w1.mul(s1).fma(FloatVector.fromArray(F, x, xu + 16), b);
+        ByteVector q01 = qlA1.reinterpretAsBytes().and((byte) 0x0F).or(qh1.lanewise(VectorOperators.LSHL, 4).reinterpretAsBytes().and((byte) 0x30)).sub((byte) 32);
+        b = ((FloatVector) q01.convertShape(VectorOperators.B2F, F, 0)).mul(d * (byte) (sc >>> 8)).fma(FloatVector.fromArray(F, x, xh + 16), b);
         if (P >= 2) {
-          FloatVector w1p1 = (FloatVector) qq.convertShape(VectorOperators.B2F, F, 1);
-          b = w1p1.mul(s1).fma(FloatVector.fromArray(F, x, xu + 16 + 1 * L), b);
+          b = ((FloatVector) q01.convertShape(VectorOperators.B2F, F, 1)).mul(d * (byte) (sc >>> 8)).fma(FloatVector.fromArray(F, x, xh + 16 + L), b);
         }
         if (P == 4) {
-          FloatVector w1p2 = (FloatVector) qq.convertShape(VectorOperators.B2F, F, 2);
-          b = w1p2.mul(s1).fma(FloatVector.fromArray(F, x, xu + 16 + 2 * L), b);
-          FloatVector w1p3 = (FloatVector) qq.convertShape(VectorOperators.B2F, F, 3);
-          b = w1p3.mul(s1).fma(FloatVector.fromArray(F, x, xu + 16 + 3 * L), b);
+          b = ((FloatVector) q01.convertShape(VectorOperators.B2F, F, 2)).mul(d * (byte) (sc >>> 8)).fma(FloatVector.fromArray(F, x, xh + 16 + 2 * L), b);
+          b = ((FloatVector) q01.convertShape(VectorOperators.B2F, F, 3)).mul(d * (byte) (sc >>> 8)).fma(FloatVector.fromArray(F, x, xh + 16 + 3 * L), b);
+        }
+        // kind 1: low nibbles of ql[32..64), bits 2-3 of qh; values 32 * 1 + l
+        ByteVector q10 = qlB0.reinterpretAsBytes().and((byte) 0x0F).or(qh0.lanewise(VectorOperators.LSHL, 2).reinterpretAsBytes().and((byte) 0x30)).sub((byte) 32);
+        a = ((FloatVector) q10.convertShape(VectorOperators.B2F, F, 0)).mul(d * (byte) (sc >>> 16)).fma(FloatVector.fromArray(F, x, xh + 32), a);
+        if (P >= 2) {
+          a = ((FloatVector) q10.convertShape(VectorOperators.B2F, F, 1)).mul(d * (byte) (sc >>> 16)).fma(FloatVector.fromArray(F, x, xh + 32 + L), a);
+        }
+        if (P == 4) {
+          a = ((FloatVector) q10.convertShape(VectorOperators.B2F, F, 2)).mul(d * (byte) (sc >>> 16)).fma(FloatVector.fromArray(F, x, xh + 32 + 2 * L), a);
+          a = ((FloatVector) q10.convertShape(VectorOperators.B2F, F, 3)).mul(d * (byte) (sc >>> 16)).fma(FloatVector.fromArray(F, x, xh + 32 + 3 * L), a);
+        }
+        ByteVector q11 = qlB1.reinterpretAsBytes().and((byte) 0x0F).or(qh1.lanewise(VectorOperators.LSHL, 2).reinterpretAsBytes().and((byte) 0x30)).sub((byte) 32);
+        b = ((FloatVector) q11.convertShape(VectorOperators.B2F, F, 0)).mul(d * (byte) (sc >>> 24)).fma(FloatVector.fromArray(F, x, xh + 48), b);
+        if (P >= 2) {
+          b = ((FloatVector) q11.convertShape(VectorOperators.B2F, F, 1)).mul(d * (byte) (sc >>> 24)).fma(FloatVector.fromArray(F, x, xh + 48 + L), b);
+        }
+        if (P == 4) {
+          b = ((FloatVector) q11.convertShape(VectorOperators.B2F, F, 2)).mul(d * (byte) (sc >>> 24)).fma(FloatVector.fromArray(F, x, xh + 48 + 2 * L), b);
+          b = ((FloatVector) q11.convertShape(VectorOperators.B2F, F, 3)).mul(d * (byte) (sc >>> 24)).fma(FloatVector.fromArray(F, x, xh + 48 + 3 * L), b);
+        }
+        // kind 2: high nibbles of ql[0..32), bits 4-5 of qh; values 32 * 2 + l
+        ByteVector q20 = qlA0.lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).or(qh0.reinterpretAsBytes().and((byte) 0x30)).sub((byte) 32);
+        a = ((FloatVector) q20.convertShape(VectorOperators.B2F, F, 0)).mul(d * (byte) (sc >>> 32)).fma(FloatVector.fromArray(F, x, xh + 64), a);
+        if (P >= 2) {
+          a = ((FloatVector) q20.convertShape(VectorOperators.B2F, F, 1)).mul(d * (byte) (sc >>> 32)).fma(FloatVector.fromArray(F, x, xh + 64 + L), a);
+        }
+        if (P == 4) {
+          a = ((FloatVector) q20.convertShape(VectorOperators.B2F, F, 2)).mul(d * (byte) (sc >>> 32)).fma(FloatVector.fromArray(F, x, xh + 64 + 2 * L), a);
+          a = ((FloatVector) q20.convertShape(VectorOperators.B2F, F, 3)).mul(d * (byte) (sc >>> 32)).fma(FloatVector.fromArray(F, x, xh + 64 + 3 * L), a);
+        }
+        ByteVector q21 = qlA1.lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).or(qh1.reinterpretAsBytes().and((byte) 0x30)).sub((byte) 32);
+        b = ((FloatVector) q21.convertShape(VectorOperators.B2F, F, 0)).mul(d * (byte) (sc >>> 40)).fma(FloatVector.fromArray(F, x, xh + 80), b);
+        if (P >= 2) {
+          b = ((FloatVector) q21.convertShape(VectorOperators.B2F, F, 1)).mul(d * (byte) (sc >>> 40)).fma(FloatVector.fromArray(F, x, xh + 80 + L), b);
+        }
+        if (P == 4) {
+          b = ((FloatVector) q21.convertShape(VectorOperators.B2F, F, 2)).mul(d * (byte) (sc >>> 40)).fma(FloatVector.fromArray(F, x, xh + 80 + 2 * L), b);
+          b = ((FloatVector) q21.convertShape(VectorOperators.B2F, F, 3)).mul(d * (byte) (sc >>> 40)).fma(FloatVector.fromArray(F, x, xh + 80 + 3 * L), b);
+        }
+        // kind 3: high nibbles of ql[32..64), bits 6-7 of qh; values 32 * 3 + l
+        ByteVector q30 = qlB0.lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).or(qh0.lanewise(VectorOperators.LSHR, 2).reinterpretAsBytes().and((byte) 0x30)).sub((byte) 32);
+        a = ((FloatVector) q30.convertShape(VectorOperators.B2F, F, 0)).mul(d * (byte) (sc >>> 48)).fma(FloatVector.fromArray(F, x, xh + 96), a);
+        if (P >= 2) {
+          a = ((FloatVector) q30.convertShape(VectorOperators.B2F, F, 1)).mul(d * (byte) (sc >>> 48)).fma(FloatVector.fromArray(F, x, xh + 96 + L), a);
+        }
+        if (P == 4) {
+          a = ((FloatVector) q30.convertShape(VectorOperators.B2F, F, 2)).mul(d * (byte) (sc >>> 48)).fma(FloatVector.fromArray(F, x, xh + 96 + 2 * L), a);
+          a = ((FloatVector) q30.convertShape(VectorOperators.B2F, F, 3)).mul(d * (byte) (sc >>> 48)).fma(FloatVector.fromArray(F, x, xh + 96 + 3 * L), a);
+        }
+        ByteVector q31 = qlB1.lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).or(qh1.lanewise(VectorOperators.LSHR, 2).reinterpretAsBytes().and((byte) 0x30)).sub((byte) 32);
+        b = ((FloatVector) q31.convertShape(VectorOperators.B2F, F, 0)).mul(d * (byte) (sc >>> 56)).fma(FloatVector.fromArray(F, x, xh + 112), b);
+        if (P >= 2) {
+          b = ((FloatVector) q31.convertShape(VectorOperators.B2F, F, 1)).mul(d * (byte) (sc >>> 56)).fma(FloatVector.fromArray(F, x, xh + 112 + L), b);
+        }
+        if (P == 4) {
+          b = ((FloatVector) q31.convertShape(VectorOperators.B2F, F, 2)).mul(d * (byte) (sc >>> 56)).fma(FloatVector.fromArray(F, x, xh + 112 + 2 * L), b);
+          b = ((FloatVector) q31.convertShape(VectorOperators.B2F, F, 3)).mul(d * (byte) (sc >>> 56)).fma(FloatVector.fromArray(F, x, xh + 112 + 3 * L), b);
         }
       }
     }
@@ -520,8 +600,8 @@ public final class VectorKernels implements Kernels {
       ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 0)).mul(d).intoArray(out, y);
       ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 0)).mul(d).intoArray(out, y + 16);
       if (P >= 2) {
-        ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 1)).mul(d).intoArray(out, y + 1 * L);
-        ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 1)).mul(d).intoArray(out, y + 16 + 1 * L);
+        ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 1)).mul(d).intoArray(out, y + L);
+        ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 1)).mul(d).intoArray(out, y + 16 + L);
       }
       if (P == 4) {
         ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 2)).mul(d).intoArray(out, y + 2 * L);
@@ -571,8 +651,8 @@ public final class VectorKernels implements Kernels {
         ((FloatVector) q.convertShape(VectorOperators.B2F, F, 0)).mul(s0).intoArray(out, y);
         ((FloatVector) q.convertShape(VectorOperators.B2F, F, P)).mul(s1).intoArray(out, y + 16);
         if (P >= 2) {
-          ((FloatVector) q.convertShape(VectorOperators.B2F, F, 1)).mul(s0).intoArray(out, y + 1 * L);
-          ((FloatVector) q.convertShape(VectorOperators.B2F, F, P + 1)).mul(s1).intoArray(out, y + 16 + 1 * L);
+          ((FloatVector) q.convertShape(VectorOperators.B2F, F, 1)).mul(s0).intoArray(out, y + L);
+          ((FloatVector) q.convertShape(VectorOperators.B2F, F, P + 1)).mul(s1).intoArray(out, y + 16 + L);
         }
         if (P == 4) {
           ((FloatVector) q.convertShape(VectorOperators.B2F, F, 2)).mul(s0).intoArray(out, y + 2 * L);
