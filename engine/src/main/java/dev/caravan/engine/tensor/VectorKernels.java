@@ -13,6 +13,7 @@ import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -82,6 +83,15 @@ public final class VectorKernels implements Kernels {
   private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(LE);
   private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(LE);
 
+  // Q4_K scale unpacking on 16 int lanes (used when L == 16): lanes 0..7 are the scales sc_j, 8..15 the mins m_j.
+  // sc_j = b[j] & 63 (j < 4), (b[j+4] & 0xF) | (b[j-4] >> 6) << 4 (j >= 4); m_j = b[j+4] & 63 (j < 4),
+  // (b[j+4] >> 4) | (b[j] >> 6) << 4 (j >= 4), with b the 12 scale bytes (ggml's get_scale_min_k4)
+  private static final VectorShuffle<Integer> K4_LOW = VectorShuffle.fromValues(IntVector.SPECIES_512, 0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11);
+  private static final int[] K4_LOW_SHIFT = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4};
+  private static final int[] K4_LOW_MASK = {63, 63, 63, 63, 0xF, 0xF, 0xF, 0xF, 63, 63, 63, 63, 0xF, 0xF, 0xF, 0xF};
+  private static final VectorShuffle<Integer> K4_HIGH = VectorShuffle.fromValues(IntVector.SPECIES_512, 0, 0, 0, 0, 0, 1, 2, 3, 0, 0, 0, 0, 4, 5, 6, 7);
+  private static final int[] K4_HIGH_MASK = {0, 0, 0, 0, 0x30, 0x30, 0x30, 0x30, 0, 0, 0, 0, 0x30, 0x30, 0x30, 0x30}; // (b >> 2) & 0x30
+
   /** Rows dequantized together by {@link #dotRows} before the token loop. */
   static final int ROW_TILE = 8;
   /** Tokens that share one pass over the dequantized rows. */
@@ -92,6 +102,7 @@ public final class VectorKernels implements Kernels {
   /** Per-thread scratch: the lanes of a final sum, and {@link #ROW_TILE} dequantized rows (grown on demand). */
   private static final class Scratch {
     final float[] lanes = new float[16];
+    final float[] k4 = new float[16]; // a Q4_K super-block's 8 scales (d * sc) then 8 mins (dmin * m)
     final float[] acc = new float[ROW_TILE * TOKEN_TILE * 2 * 16]; // (ROW_TILE, TOKEN_TILE, 2, L) parked accumulators
     float[] tile = new float[0]; // (ROW_TILE, cols)
   }
@@ -114,11 +125,12 @@ public final class VectorKernels implements Kernels {
   public float dot(WeightMatrix w, int row, float[] x, int xOff) {
     Objects.checkIndex(row, w.rows());
     Objects.checkFromIndexSize(xOff, w.cols(), x.length);
-    return dotRow(w, row, x, xOff, SCRATCH.get().lanes);
+    return dotRow(w, row, x, xOff, SCRATCH.get());
   }
 
   /** Row {@code row} against {@code x[xOff ..]}; the caller has checked the bounds. */
-  private static float dotRow(WeightMatrix w, int row, float[] x, int xOff, float[] lanes) {
+  private static float dotRow(WeightMatrix w, int row, float[] x, int xOff, Scratch scratch) {
+    float[] lanes = scratch.lanes;
     MemorySegment s = w.data();
     long base = w.rowOffset(row);
     int n = w.cols();
@@ -128,7 +140,7 @@ public final class VectorKernels implements Kernels {
       case BF16 -> dotBF16(s, base, n, x, xOff, lanes);
       case Q8_0 -> dotQ8_0(s, base, n / 32, x, xOff, lanes);
       case Q4_0 -> dotQ4_0(s, base, n / 32, x, xOff, lanes);
-      case Q4_K -> dotQ4_K(s, base, n / 256, x, xOff, lanes);
+      case Q4_K -> dotQ4_K(s, base, n / 256, x, xOff, lanes, scratch.k4);
       case Q6_K -> dotQ6_K(s, base, n / 256, x, xOff, lanes);
       default -> throw new UnsupportedOperationException("no kernels for " + w.type() + " weights");
     };
@@ -343,7 +355,7 @@ public final class VectorKernels implements Kernels {
     return VectorWidth.sum(lanes);
   }
 
-  private static float dotQ4_K(MemorySegment s, long base, int blocks, float[] x, int xOff, float[] lanes) {
+  private static float dotQ4_K(MemorySegment s, long base, int blocks, float[] x, int xOff, float[] lanes, float[] k4) {
     FloatVector a = FloatVector.zero(F);
     FloatVector b = FloatVector.zero(F);
     for (int blk = 0; blk < blocks; blk++) {
@@ -352,16 +364,14 @@ public final class VectorKernels implements Kernels {
       int dm = s.get(I32, o);
       float d = Float.float16ToFloat((short) dm);
       float dmin = Float.float16ToFloat((short) (dm >>> 16));
-      int s0 = s.get(I32, o + 4);
-      int s1 = s.get(I32, o + 8);
-      int s2 = s.get(I32, o + 12);
+      unpackK4(s, o + 4, d, dmin, k4);
       for (int g = 0; g < 4; g++) {
         // bytes qs[32g .. 32g+32) hold sub-block 2g (low nibbles, values 64g + l) and 2g+1 (high, 64g + 32 + l);
         // w = sc * q - mn
-        float sc1 = d * scaleK4(s0, s2, 2 * g);
-        float mn1 = dmin * minK4(s0, s1, s2, 2 * g);
-        float sc2 = d * scaleK4(s0, s2, 2 * g + 1);
-        float mn2 = dmin * minK4(s0, s1, s2, 2 * g + 1);
+        float sc1 = k4[2 * g];
+        float mn1 = k4[8 + 2 * g];
+        float sc2 = k4[2 * g + 1];
+        float mn2 = k4[9 + 2 * g];
         ByteVector q0 = ByteVector.fromMemorySegment(B128, s, o + 16 + 32 * g, LE);
         ByteVector q1 = ByteVector.fromMemorySegment(B128, s, o + 32 + 32 * g, LE);
         int xg = xOff + 256 * blk + 64 * g;
@@ -407,6 +417,29 @@ public final class VectorKernels implements Kernels {
     }
     a.add(b).intoArray(lanes, 0);
     return VectorWidth.sum(lanes);
+  }
+
+  /**
+   * The 8 sub-block scales {@code d * sc_j} into {@code k4[j]} and mins {@code dmin * m_j} into {@code k4[8 + j]} of a
+   * Q4_K super-block, from its 12 scale bytes read as little-endian ints s0, s1, s2 (ggml's {@code get_scale_min_k4}).
+   */
+  private static void unpackK4(MemorySegment s, long scales, float d, float dmin, float[] k4) {
+    if (L == 16) {
+      // 16 lanes at once: lane i takes a "low" byte (shifted, masked) and, for j >= 4, two high bits from another byte
+      IntVector b = (IntVector) ByteVector.fromMemorySegment(B128, s, scales, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, IntVector.SPECIES_512, 0);
+      IntVector low = b.rearrange(K4_LOW).lanewise(VectorOperators.LSHR, IntVector.fromArray(IntVector.SPECIES_512, K4_LOW_SHIFT, 0)).and(IntVector.fromArray(IntVector.SPECIES_512, K4_LOW_MASK, 0));
+      IntVector high = b.rearrange(K4_HIGH).lanewise(VectorOperators.LSHR, 2).and(IntVector.fromArray(IntVector.SPECIES_512, K4_HIGH_MASK, 0));
+      FloatVector dd = FloatVector.broadcast(FloatVector.SPECIES_512, d).blend(dmin, FloatVector.SPECIES_512.indexInRange(-8, 8)); // d x 8, dmin x 8
+      ((FloatVector) low.or(high).convertShape(VectorOperators.I2F, FloatVector.SPECIES_512, 0)).mul(dd).intoArray(k4, 0);
+      return;
+    }
+    int s0 = s.get(I32, scales);
+    int s1 = s.get(I32, scales + 4);
+    int s2 = s.get(I32, scales + 8);
+    for (int j = 0; j < 8; j++) {
+      k4[j] = d * scaleK4(s0, s2, j);
+      k4[8 + j] = dmin * minK4(s0, s1, s2, j);
+    }
   }
 
   /** ggml's {@code get_scale_min_k4} scale of sub-block j, from the 12 scale bytes read as ints s0, s1, s2. */
@@ -546,7 +579,7 @@ public final class VectorKernels implements Kernels {
       case BF16 -> dequantizeBF16(s, base, n, out, outOff);
       case Q8_0 -> dequantizeQ8_0(s, base, n / 32, out, outOff);
       case Q4_0 -> dequantizeQ4_0(s, base, n / 32, out, outOff);
-      case Q4_K -> dequantizeQ4_K(s, base, n / 256, out, outOff);
+      case Q4_K -> dequantizeQ4_K(s, base, n / 256, out, outOff, SCRATCH.get().k4);
       case Q6_K -> dequantizeQ6_K(s, base, n / 256, out, outOff);
       default -> throw new UnsupportedOperationException("no kernels for " + w.type() + " weights");
     }
@@ -612,18 +645,16 @@ public final class VectorKernels implements Kernels {
     }
   }
 
-  private static void dequantizeQ4_K(MemorySegment s, long base, int blocks, float[] out, int outOff) {
+  private static void dequantizeQ4_K(MemorySegment s, long base, int blocks, float[] out, int outOff, float[] k4) {
     for (int blk = 0; blk < blocks; blk++) {
       long o = base + 144L * blk;
       int dm = s.get(I32, o);
       float d = Float.float16ToFloat((short) dm);
       float dmin = Float.float16ToFloat((short) (dm >>> 16));
-      int s0 = s.get(I32, o + 4);
-      int s1 = s.get(I32, o + 8);
-      int s2 = s.get(I32, o + 12);
+      unpackK4(s, o + 4, d, dmin, k4);
       for (int j = 0; j < 8; j++) {
-        float sc = d * scaleK4(s0, s2, j);
-        float mn = dmin * minK4(s0, s1, s2, j);
+        float sc = k4[j];
+        float mn = k4[8 + j];
         ByteVector q = ByteVector.fromMemorySegment(B256, s, o + 16 + 32 * (j >> 1), LE).reinterpretAsInts().lanewise(VectorOperators.LSHR, 4 * (j & 1)).reinterpretAsBytes().and((byte) 0x0F);
         for (int p = 0; p < 2 * P; p++) {
           ((FloatVector) q.convertShape(VectorOperators.B2F, F, p)).mul(sc).sub(mn).intoArray(out, outOff + 256 * blk + 32 * j + p * L);
@@ -695,7 +726,7 @@ public final class VectorKernels implements Kernels {
     float[] lanes = scratch.lanes;
     if (nTokens == 1) {
       for (int r = rowFrom; r < rowTo; r++) {
-        out[outOff + r] = dotRow(w, r, x, xOff, lanes);
+        out[outOff + r] = dotRow(w, r, x, xOff, scratch);
       }
       return;
     }
