@@ -1,19 +1,8 @@
 package dev.caravan.engine.tensor;
 
-import static dev.caravan.engine.tensor.LittleEndian.f16;
-
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
+import java.util.Arrays;
 import java.util.Objects;
-import jdk.incubator.vector.ByteVector;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.ShortVector;
-import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorShape;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Vector API kernels for every supported weight type: dequantize a block into float vectors, multiply-add them with
@@ -33,34 +22,46 @@ import jdk.incubator.vector.VectorSpecies;
  *   <li>Then (F32/F16/BF16 only) each remaining value adds {@code w * x} to {@code r} in index order.
  * </ol>
  *
- * The weight vectors are the exact dequantized values (the scalar twin's float operations; a fused {@code fma(q, d,
+ * The kernels live in {@link VectorDots} (one token), {@link VectorDequant} (exact dequantization) and
+ * {@link TileKernels} (the batched micro-kernels); this class holds the entry points and per-thread scratch.
+ *
+ * <p>The weight vectors are the exact dequantized values (the scalar twin's float operations; a fused {@code fma(q, d,
  * -8d)} would round the same value but turn the scalar's {@code -0.0} into {@code +0.0}), so {@link #dequantizeRow} is
  * exact and the batched path, which dequantizes rows into a per-thread float tile and runs an F32 micro-kernel over
  * several tokens, gives bit-identical per-token results.
  *
  * <h2>Code shape</h2>
  *
- * The species are static finals (C2 emits SIMD code only for constant species). Hot loops use only the JDK's vector
- * methods, which are force-inlined, and no helper of ours that takes or returns a vector: once C2 has spent its node
- * budget on a large method it stops inlining ordinary methods, and a vector crossing a call is boxed on every
- * iteration. For the same reason the final lane sum goes through a small per-thread float array.
+ * The species are static finals (C2 emits SIMD code only for constant species). Rules that keep C2 from boxing
+ * vectors (which allocates and runs ~100x slower), each learnt from a measured failure:
+ *
+ * <ul>
+ *   <li>Hot loops use only the JDK's vector methods, which are force-inlined, and no helper of ours that takes or
+ *       returns a vector: once C2 has spent its node budget on a large method it stops inlining ordinary methods, and
+ *       a vector crossing a call is boxed. For the same reason the final lane sum of the big kernels goes through a
+ *       small per-thread float array.
+ *   <li>No inner loops over the {@code 16/L} vectors of a unit: they are written out behind constant tests
+ *       ({@code if (P >= 2)}, folded away by C2), because accumulator phis of a short inner loop got boxed.
+ *   <li>Nibbles are shifted on 32-bit lanes and masked (x86 has no byte shifts), and 16-byte halves are loaded
+ *       separately rather than converting the upper half of a 32-byte vector (a byte permute and a blend).
+ * </ul>
+ *
+ * Allocation-free operation is tested at the preferred width ({@code MatMulAllocationTest}). At forced narrower widths
+ * ({@code -Dcaravan.vectorBits=256|128}) results are tested exact, but whether C2 keeps every vector in registers was
+ * seen to depend on compilation timing (at 128 bits x86 also lacks some intrinsics for 64-bit short vectors), so an
+ * occasional path may box there.
+ *
+ * <h2>Batched path</h2>
+ *
+ * {@link #dotRows} with several tokens dequantizes {@link #ROW_TILE} rows into a per-thread float tile and runs a
+ * 4-row x 4-token F32 micro-kernel over L1-sized column blocks, one accumulator half (A or B) at a time; partial
+ * accumulators are parked in a scratch array between blocks (an exact store and load), so each (row, token) result
+ * receives the same fused multiply-adds in the same order as {@link #dot}.
  */
 public final class VectorKernels implements Kernels {
 
   /** Float vector width in bits, chosen once per JVM ({@link VectorWidth}). */
   static final int BITS = VectorWidth.BITS;
-
-  private static final VectorSpecies<Float> F = VectorWidth.F;
-  /** Float lanes. */
-  private static final int L = VectorWidth.L;
-  /** Float vectors per 16-value unit. */
-  private static final int P = 16 / L;
-  private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, VectorShape.forBitSize(BITS));
-  private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(BITS / 2));
-  private static final VectorSpecies<Byte> B128 = ByteVector.SPECIES_128;
-  private static final VectorSpecies<Byte> B256 = ByteVector.SPECIES_256;
-  private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-  private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(LE);
 
   /** Rows dequantized together by {@link #dotRows} before the token loop. */
   static final int ROW_TILE = 8;
@@ -72,7 +73,8 @@ public final class VectorKernels implements Kernels {
   /** Per-thread scratch: the lanes of a final sum, and {@link #ROW_TILE} dequantized rows (grown on demand). */
   private static final class Scratch {
     final float[] lanes = new float[16];
-    final float[] acc = new float[ROW_TILE * TOKEN_TILE * 2 * 16]; // (ROW_TILE, TOKEN_TILE, 2, L) parked accumulators
+    final float[] k4 = new float[16]; // a Q4_K super-block's 8 scales (d * sc) then 8 mins (dmin * m)
+    final float[] acc = new float[ROW_TILE * TOKEN_TILE * 2 * VectorWidth.L]; // (ROW_TILE, TOKEN_TILE, 2, L) parked accumulators
     float[] tile = new float[0]; // (ROW_TILE, cols)
   }
 
@@ -94,361 +96,25 @@ public final class VectorKernels implements Kernels {
   public float dot(WeightMatrix w, int row, float[] x, int xOff) {
     Objects.checkIndex(row, w.rows());
     Objects.checkFromIndexSize(xOff, w.cols(), x.length);
-    return dotRow(w, row, x, xOff, SCRATCH.get().lanes);
+    return dotRow(w, row, x, xOff, SCRATCH.get());
   }
 
   /** Row {@code row} against {@code x[xOff ..]}; the caller has checked the bounds. */
-  private static float dotRow(WeightMatrix w, int row, float[] x, int xOff, float[] lanes) {
+  private static float dotRow(WeightMatrix w, int row, float[] x, int xOff, Scratch scratch) {
+    float[] lanes = scratch.lanes;
     MemorySegment s = w.data();
     long base = w.rowOffset(row);
     int n = w.cols();
     return switch (w.type()) {
-      case F32 -> dotF32(s, base, n, x, xOff, lanes);
-      case F16 -> dotF16(s, base, n, x, xOff, lanes);
-      case BF16 -> dotBF16(s, base, n, x, xOff, lanes);
-      case Q8_0 -> dotQ8_0(s, base, n / 32, x, xOff, lanes);
-      case Q4_0 -> dotQ4_0(s, base, n / 32, x, xOff, lanes);
-      case Q4_K -> dotQ4_K(s, base, n / 256, x, xOff, lanes);
-      case Q6_K -> dotQ6_K(s, base, n / 256, x, xOff, lanes);
+      case F32 -> VectorDots.dotF32(s, base, n, x, xOff, lanes);
+      case F16 -> VectorDots.dotF16(s, base, n, x, xOff, lanes);
+      case BF16 -> VectorDots.dotBF16(s, base, n, x, xOff, lanes);
+      case Q8_0 -> VectorDots.dotQ8_0(s, base, n / 32, x, xOff, lanes);
+      case Q4_0 -> VectorDots.dotQ4_0(s, base, n / 32, x, xOff, lanes);
+      case Q4_K -> VectorDots.dotQ4_K(s, base, n / 256, x, xOff, lanes, scratch.k4);
+      case Q6_K -> VectorDots.dotQ6_K(s, base, n / 256, x, xOff, lanes);
       default -> throw new UnsupportedOperationException("no kernels for " + w.type() + " weights");
     };
-  }
-
-  private static float dotF32(MemorySegment s, long base, int n, float[] x, int xOff, float[] lanes) {
-    FloatVector a = FloatVector.zero(F);
-    FloatVector b = FloatVector.zero(F);
-    int i = 0;
-    // whole 32-value chunks: values 0..15 into a, 16..31 into b (as P vectors each, no inner loop: see the class comment)
-    for (; i + 32 <= n; i += 32) {
-      a = FloatVector.fromMemorySegment(F, s, base + 4L * (i), LE).fma(FloatVector.fromArray(F, x, xOff + i), a);
-      b = FloatVector.fromMemorySegment(F, s, base + 4L * (i + 16), LE).fma(FloatVector.fromArray(F, x, xOff + i + 16), b);
-      if (P >= 2) {
-        a = FloatVector.fromMemorySegment(F, s, base + 4L * (i + L), LE).fma(FloatVector.fromArray(F, x, xOff + i + L), a);
-        b = FloatVector.fromMemorySegment(F, s, base + 4L * (i + 16 + L), LE).fma(FloatVector.fromArray(F, x, xOff + i + 16 + L), b);
-      }
-      if (P == 4) {
-        a = FloatVector.fromMemorySegment(F, s, base + 4L * (i + 2 * L), LE).fma(FloatVector.fromArray(F, x, xOff + i + 2 * L), a);
-        b = FloatVector.fromMemorySegment(F, s, base + 4L * (i + 16 + 2 * L), LE).fma(FloatVector.fromArray(F, x, xOff + i + 16 + 2 * L), b);
-        a = FloatVector.fromMemorySegment(F, s, base + 4L * (i + 3 * L), LE).fma(FloatVector.fromArray(F, x, xOff + i + 3 * L), a);
-        b = FloatVector.fromMemorySegment(F, s, base + 4L * (i + 16 + 3 * L), LE).fma(FloatVector.fromArray(F, x, xOff + i + 16 + 3 * L), b);
-      }
-    }
-    // remaining whole vectors into a
-    for (; i + L <= n; i += L) {
-      a = FloatVector.fromMemorySegment(F, s, base + 4L * i, LE).fma(FloatVector.fromArray(F, x, xOff + i), a);
-    }
-    a.add(b).intoArray(lanes, 0);
-    float r = VectorWidth.sum(lanes);
-    // scalar tail, in order
-    for (; i < n; i++) {
-      r += s.get(LittleEndian.F32, base + 4L * i) * x[xOff + i];
-    }
-    return r;
-  }
-
-  private static float dotF16(MemorySegment s, long base, int n, float[] x, int xOff, float[] lanes) {
-    FloatVector a = FloatVector.zero(F);
-    FloatVector b = FloatVector.zero(F);
-    int i = 0;
-    // fp16 -> float exactly: exponent and mantissa moved into place and rebiased by 2^112 (exact, subnormals too);
-    // infinities and NaNs keep their payload under an all-ones exponent; then the sign
-    for (; i + 32 <= n; i += 32) {
-      IntVector h0a = (IntVector) ShortVector.fromMemorySegment(S, s, base + 2L * (i), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
-      IntVector eh0a = h0a.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
-      IntVector mh0a = eh0a.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts().blend(eh0a.or(0x7F800000), eh0a.compare(VectorOperators.GE, 0x7C00 << 13));
-      a = mh0a.or(h0a.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + i), a);
-      IntVector h0b = (IntVector) ShortVector.fromMemorySegment(S, s, base + 2L * (i + 16), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
-      IntVector eh0b = h0b.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
-      IntVector mh0b = eh0b.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts().blend(eh0b.or(0x7F800000), eh0b.compare(VectorOperators.GE, 0x7C00 << 13));
-      b = mh0b.or(h0b.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + i + 16), b);
-      if (P >= 2) {
-        IntVector h1a = (IntVector) ShortVector.fromMemorySegment(S, s, base + 2L * (i + L), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
-        IntVector eh1a = h1a.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
-        IntVector mh1a = eh1a.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts().blend(eh1a.or(0x7F800000), eh1a.compare(VectorOperators.GE, 0x7C00 << 13));
-        a = mh1a.or(h1a.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + i + L), a);
-        IntVector h1b = (IntVector) ShortVector.fromMemorySegment(S, s, base + 2L * (i + 16 + L), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
-        IntVector eh1b = h1b.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
-        IntVector mh1b = eh1b.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts().blend(eh1b.or(0x7F800000), eh1b.compare(VectorOperators.GE, 0x7C00 << 13));
-        b = mh1b.or(h1b.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + i + 16 + L), b);
-      }
-      if (P == 4) {
-        IntVector h2a = (IntVector) ShortVector.fromMemorySegment(S, s, base + 2L * (i + 2 * L), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
-        IntVector eh2a = h2a.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
-        IntVector mh2a = eh2a.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts().blend(eh2a.or(0x7F800000), eh2a.compare(VectorOperators.GE, 0x7C00 << 13));
-        a = mh2a.or(h2a.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + i + 2 * L), a);
-        IntVector h2b = (IntVector) ShortVector.fromMemorySegment(S, s, base + 2L * (i + 16 + 2 * L), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
-        IntVector eh2b = h2b.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
-        IntVector mh2b = eh2b.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts().blend(eh2b.or(0x7F800000), eh2b.compare(VectorOperators.GE, 0x7C00 << 13));
-        b = mh2b.or(h2b.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + i + 16 + 2 * L), b);
-        IntVector h3a = (IntVector) ShortVector.fromMemorySegment(S, s, base + 2L * (i + 3 * L), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
-        IntVector eh3a = h3a.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
-        IntVector mh3a = eh3a.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts().blend(eh3a.or(0x7F800000), eh3a.compare(VectorOperators.GE, 0x7C00 << 13));
-        a = mh3a.or(h3a.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + i + 3 * L), a);
-        IntVector h3b = (IntVector) ShortVector.fromMemorySegment(S, s, base + 2L * (i + 16 + 3 * L), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
-        IntVector eh3b = h3b.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
-        IntVector mh3b = eh3b.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts().blend(eh3b.or(0x7F800000), eh3b.compare(VectorOperators.GE, 0x7C00 << 13));
-        b = mh3b.or(h3b.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + i + 16 + 3 * L), b);
-      }
-    }
-    for (; i + L <= n; i += L) {
-      IntVector h0a = (IntVector) ShortVector.fromMemorySegment(S, s, base + 2L * (i), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
-      IntVector eh0a = h0a.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
-      IntVector mh0a = eh0a.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts().blend(eh0a.or(0x7F800000), eh0a.compare(VectorOperators.GE, 0x7C00 << 13));
-      a = mh0a.or(h0a.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + i), a);
-    }
-    a.add(b).intoArray(lanes, 0);
-    float r = VectorWidth.sum(lanes);
-    for (; i < n; i++) {
-      r += f16(s, base + 2L * i) * x[xOff + i];
-    }
-    return r;
-  }
-
-  private static float dotBF16(MemorySegment s, long base, int n, float[] x, int xOff, float[] lanes) {
-    FloatVector a = FloatVector.zero(F);
-    FloatVector b = FloatVector.zero(F);
-    int i = 0;
-    // bf16 -> float: the 16 bits are the upper half of a float32
-    for (; i + 32 <= n; i += 32) {
-      IntVector h0a = (IntVector) ShortVector.fromMemorySegment(S, s, base + 2L * (i), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
-      a = h0a.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + i), a);
-      IntVector h0b = (IntVector) ShortVector.fromMemorySegment(S, s, base + 2L * (i + 16), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
-      b = h0b.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + i + 16), b);
-      if (P >= 2) {
-        IntVector h1a = (IntVector) ShortVector.fromMemorySegment(S, s, base + 2L * (i + L), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
-        a = h1a.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + i + L), a);
-        IntVector h1b = (IntVector) ShortVector.fromMemorySegment(S, s, base + 2L * (i + 16 + L), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
-        b = h1b.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + i + 16 + L), b);
-      }
-      if (P == 4) {
-        IntVector h2a = (IntVector) ShortVector.fromMemorySegment(S, s, base + 2L * (i + 2 * L), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
-        a = h2a.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + i + 2 * L), a);
-        IntVector h2b = (IntVector) ShortVector.fromMemorySegment(S, s, base + 2L * (i + 16 + 2 * L), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
-        b = h2b.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + i + 16 + 2 * L), b);
-        IntVector h3a = (IntVector) ShortVector.fromMemorySegment(S, s, base + 2L * (i + 3 * L), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
-        a = h3a.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + i + 3 * L), a);
-        IntVector h3b = (IntVector) ShortVector.fromMemorySegment(S, s, base + 2L * (i + 16 + 3 * L), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
-        b = h3b.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + i + 16 + 3 * L), b);
-      }
-    }
-    for (; i + L <= n; i += L) {
-      IntVector h0a = (IntVector) ShortVector.fromMemorySegment(S, s, base + 2L * (i), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
-      a = h0a.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + i), a);
-    }
-    a.add(b).intoArray(lanes, 0);
-    float r = VectorWidth.sum(lanes);
-    for (; i < n; i++) {
-      r += LittleEndian.bf16(s, base + 2L * i) * x[xOff + i];
-    }
-    return r;
-  }
-
-  private static float dotQ8_0(MemorySegment s, long base, int blocks, float[] x, int xOff, float[] lanes) {
-    FloatVector a = FloatVector.zero(F);
-    FloatVector b = FloatVector.zero(F);
-    for (int blk = 0; blk < blocks; blk++) {
-      long o = base + 34L * blk;
-      float d = f16(s, o);
-      int xb = xOff + 32 * blk;
-      ByteVector q0 = ByteVector.fromMemorySegment(B128, s, o + 2, LE);
-      ByteVector q1 = ByteVector.fromMemorySegment(B128, s, o + 18, LE);
-      // w = q * d; values 0..15 into a, 16..31 into b
-      FloatVector w0 = (FloatVector) q0.convertShape(VectorOperators.B2F, F, 0);
-      a = w0.mul(d).fma(FloatVector.fromArray(F, x, xb), a);
-      if (P >= 2) {
-        FloatVector w0p1 = (FloatVector) q0.convertShape(VectorOperators.B2F, F, 1);
-        a = w0p1.mul(d).fma(FloatVector.fromArray(F, x, xb + 1 * L), a);
-      }
-      if (P == 4) {
-        FloatVector w0p2 = (FloatVector) q0.convertShape(VectorOperators.B2F, F, 2);
-        a = w0p2.mul(d).fma(FloatVector.fromArray(F, x, xb + 2 * L), a);
-        FloatVector w0p3 = (FloatVector) q0.convertShape(VectorOperators.B2F, F, 3);
-        a = w0p3.mul(d).fma(FloatVector.fromArray(F, x, xb + 3 * L), a);
-      }
-      FloatVector w1 = (FloatVector) q1.convertShape(VectorOperators.B2F, F, 0);
-      b = w1.mul(d).fma(FloatVector.fromArray(F, x, xb + 16), b);
-      if (P >= 2) {
-        FloatVector w1p1 = (FloatVector) q1.convertShape(VectorOperators.B2F, F, 1);
-        b = w1p1.mul(d).fma(FloatVector.fromArray(F, x, xb + 16 + 1 * L), b);
-      }
-      if (P == 4) {
-        FloatVector w1p2 = (FloatVector) q1.convertShape(VectorOperators.B2F, F, 2);
-        b = w1p2.mul(d).fma(FloatVector.fromArray(F, x, xb + 16 + 2 * L), b);
-        FloatVector w1p3 = (FloatVector) q1.convertShape(VectorOperators.B2F, F, 3);
-        b = w1p3.mul(d).fma(FloatVector.fromArray(F, x, xb + 16 + 3 * L), b);
-      }
-    }
-    a.add(b).intoArray(lanes, 0);
-    return VectorWidth.sum(lanes);
-  }
-
-  private static float dotQ4_0(MemorySegment s, long base, int blocks, float[] x, int xOff, float[] lanes) {
-    FloatVector a = FloatVector.zero(F);
-    FloatVector b = FloatVector.zero(F);
-    for (int blk = 0; blk < blocks; blk++) {
-      long o = base + 18L * blk;
-      float d = f16(s, o);
-      int xb = xOff + 32 * blk;
-      ByteVector qs = ByteVector.fromMemorySegment(B128, s, o + 2, LE);
-      // low nibbles are values 0..15 (into a), high nibbles 16..31 (into b); x86 has no byte shift, so shift ints
-      ByteVector lo = qs.and((byte) 0x0F).sub((byte) 8);
-      ByteVector hi = qs.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).sub((byte) 8);
-      // w = (q - 8) * d
-      FloatVector w0 = (FloatVector) lo.convertShape(VectorOperators.B2F, F, 0);
-      a = w0.mul(d).fma(FloatVector.fromArray(F, x, xb), a);
-      if (P >= 2) {
-        FloatVector w0p1 = (FloatVector) lo.convertShape(VectorOperators.B2F, F, 1);
-        a = w0p1.mul(d).fma(FloatVector.fromArray(F, x, xb + 1 * L), a);
-      }
-      if (P == 4) {
-        FloatVector w0p2 = (FloatVector) lo.convertShape(VectorOperators.B2F, F, 2);
-        a = w0p2.mul(d).fma(FloatVector.fromArray(F, x, xb + 2 * L), a);
-        FloatVector w0p3 = (FloatVector) lo.convertShape(VectorOperators.B2F, F, 3);
-        a = w0p3.mul(d).fma(FloatVector.fromArray(F, x, xb + 3 * L), a);
-      }
-      FloatVector w1 = (FloatVector) hi.convertShape(VectorOperators.B2F, F, 0);
-      b = w1.mul(d).fma(FloatVector.fromArray(F, x, xb + 16), b);
-      if (P >= 2) {
-        FloatVector w1p1 = (FloatVector) hi.convertShape(VectorOperators.B2F, F, 1);
-        b = w1p1.mul(d).fma(FloatVector.fromArray(F, x, xb + 16 + 1 * L), b);
-      }
-      if (P == 4) {
-        FloatVector w1p2 = (FloatVector) hi.convertShape(VectorOperators.B2F, F, 2);
-        b = w1p2.mul(d).fma(FloatVector.fromArray(F, x, xb + 16 + 2 * L), b);
-        FloatVector w1p3 = (FloatVector) hi.convertShape(VectorOperators.B2F, F, 3);
-        b = w1p3.mul(d).fma(FloatVector.fromArray(F, x, xb + 16 + 3 * L), b);
-      }
-    }
-    a.add(b).intoArray(lanes, 0);
-    return VectorWidth.sum(lanes);
-  }
-
-  private static float dotQ4_K(MemorySegment s, long base, int blocks, float[] x, int xOff, float[] lanes) {
-    FloatVector a = FloatVector.zero(F);
-    FloatVector b = FloatVector.zero(F);
-    for (int blk = 0; blk < blocks; blk++) {
-      long o = base + 144L * blk;
-      // d and dmin, then the 12 packed scale bytes as three little-endian ints
-      int dm = s.get(I32, o);
-      float d = Float.float16ToFloat((short) dm);
-      float dmin = Float.float16ToFloat((short) (dm >>> 16));
-      int s0 = s.get(I32, o + 4);
-      int s1 = s.get(I32, o + 8);
-      int s2 = s.get(I32, o + 12);
-      for (int j = 0; j < 8; j++) {
-        // sub-block j: the low (j even) or high (j odd) nibbles of qs[32 * (j / 2) ..], values 32j .. 32j+31
-        float sc = d * scaleK4(s0, s2, j);
-        float mn = dmin * minK4(s0, s1, s2, j);
-        // two 16-byte halves: converting the upper half of a 32-byte vector would cost a byte permute and a blend
-        long qo = o + 16 + 32 * (j >> 1);
-        int shift = 4 * (j & 1);
-        ByteVector q = ByteVector.fromMemorySegment(B128, s, qo, LE).reinterpretAsInts().lanewise(VectorOperators.LSHR, shift).reinterpretAsBytes().and((byte) 0x0F);
-        ByteVector qq = ByteVector.fromMemorySegment(B128, s, qo + 16, LE).reinterpretAsInts().lanewise(VectorOperators.LSHR, shift).reinterpretAsBytes().and((byte) 0x0F);
-        int xj = xOff + 256 * blk + 32 * j;
-        // w = sc * q - mn; values 0..15 of the sub-block into a, 16..31 into b
-        FloatVector w0 = (FloatVector) q.convertShape(VectorOperators.B2F, F, 0);
-        a = w0.mul(sc).sub(mn).fma(FloatVector.fromArray(F, x, xj), a);
-        if (P >= 2) {
-          FloatVector w0p1 = (FloatVector) q.convertShape(VectorOperators.B2F, F, 1);
-          a = w0p1.mul(sc).sub(mn).fma(FloatVector.fromArray(F, x, xj + 1 * L), a);
-        }
-        if (P == 4) {
-          FloatVector w0p2 = (FloatVector) q.convertShape(VectorOperators.B2F, F, 2);
-          a = w0p2.mul(sc).sub(mn).fma(FloatVector.fromArray(F, x, xj + 2 * L), a);
-          FloatVector w0p3 = (FloatVector) q.convertShape(VectorOperators.B2F, F, 3);
-          a = w0p3.mul(sc).sub(mn).fma(FloatVector.fromArray(F, x, xj + 3 * L), a);
-        }
-        FloatVector w1 = (FloatVector) qq.convertShape(VectorOperators.B2F, F, 0);
-        b = w1.mul(sc).sub(mn).fma(FloatVector.fromArray(F, x, xj + 16), b);
-        if (P >= 2) {
-          FloatVector w1p1 = (FloatVector) qq.convertShape(VectorOperators.B2F, F, 1);
-          b = w1p1.mul(sc).sub(mn).fma(FloatVector.fromArray(F, x, xj + 16 + 1 * L), b);
-        }
-        if (P == 4) {
-          FloatVector w1p2 = (FloatVector) qq.convertShape(VectorOperators.B2F, F, 2);
-          b = w1p2.mul(sc).sub(mn).fma(FloatVector.fromArray(F, x, xj + 16 + 2 * L), b);
-          FloatVector w1p3 = (FloatVector) qq.convertShape(VectorOperators.B2F, F, 3);
-          b = w1p3.mul(sc).sub(mn).fma(FloatVector.fromArray(F, x, xj + 16 + 3 * L), b);
-        }
-      }
-    }
-    a.add(b).intoArray(lanes, 0);
-    return VectorWidth.sum(lanes);
-  }
-
-  /** ggml's {@code get_scale_min_k4} scale of sub-block j, from the 12 scale bytes read as ints s0, s1, s2. */
-  static int scaleK4(int s0, int s2, int j) {
-    if (j < 4) {
-      return (s0 >>> (8 * j)) & 63;
-    }
-    int k = 8 * (j - 4);
-    return ((s2 >>> k) & 0x0F) | (((s0 >>> k) >>> 6) & 3) << 4;
-  }
-
-  /** ggml's {@code get_scale_min_k4} min of sub-block j, from the 12 scale bytes read as ints s0, s1, s2. */
-  static int minK4(int s0, int s1, int s2, int j) {
-    if (j < 4) {
-      return (s1 >>> (8 * j)) & 63;
-    }
-    int k = 8 * (j - 4);
-    return ((s2 >>> k) >>> 4 & 0x0F) | (((s1 >>> k) >>> 6) & 3) << 4;
-  }
-
-  private static float dotQ6_K(MemorySegment s, long base, int blocks, float[] x, int xOff, float[] lanes) {
-    FloatVector a = FloatVector.zero(F);
-    FloatVector b = FloatVector.zero(F);
-    for (int blk = 0; blk < blocks; blk++) {
-      long o = base + 210L * blk;
-      float d = f16(s, o + 208);
-      for (int u = 0; u < 8; u++) {
-        // half h = u / 4, kind k = u % 4: values 128h + 32k + l for l = 0..31 (l < 16 into a, l >= 16 into b), from
-        // nibble k / 2 of ql[64h + 32(k % 2) + l] and bits 2k, 2k+1 of qh[32h + l]; scales sc[8h + 2k] and sc[8h + 2k + 1]
-        int h = u >> 2;
-        int k = u & 3;
-        // 6-bit quants minus 32, in two 16-byte halves (l < 16, l >= 16); shifts run on 32-bit lanes and the masks drop
-        // the bits that crossed from neighbouring bytes
-        long ql = o + 64 * h + 32 * (k & 1);
-        long qh = o + 128 + 32 * h;
-        int lowShift = 4 * (k >> 1);
-        ByteVector q = ByteVector.fromMemorySegment(B128, s, ql, LE).reinterpretAsInts().lanewise(VectorOperators.LSHR, lowShift).reinterpretAsBytes().and((byte) 0x0F)
-            .or(ByteVector.fromMemorySegment(B128, s, qh, LE).reinterpretAsInts().lanewise(VectorOperators.LSHR, 2 * k).lanewise(VectorOperators.LSHL, 4).reinterpretAsBytes().and((byte) 0x30))
-            .sub((byte) 32);
-        ByteVector qq = ByteVector.fromMemorySegment(B128, s, ql + 16, LE).reinterpretAsInts().lanewise(VectorOperators.LSHR, lowShift).reinterpretAsBytes().and((byte) 0x0F)
-            .or(ByteVector.fromMemorySegment(B128, s, qh + 16, LE).reinterpretAsInts().lanewise(VectorOperators.LSHR, 2 * k).lanewise(VectorOperators.LSHL, 4).reinterpretAsBytes().and((byte) 0x30))
-            .sub((byte) 32);
-        long sc = o + 192 + 8 * h + 2 * k;
-        float s0 = d * s.get(ValueLayout.JAVA_BYTE, sc);
-        float s1 = d * s.get(ValueLayout.JAVA_BYTE, sc + 1);
-        int xu = xOff + 256 * blk + 128 * h + 32 * k;
-        // w = (d * sc) * q
-        FloatVector w0 = (FloatVector) q.convertShape(VectorOperators.B2F, F, 0);
-        a = w0.mul(s0).fma(FloatVector.fromArray(F, x, xu), a);
-        if (P >= 2) {
-          FloatVector w0p1 = (FloatVector) q.convertShape(VectorOperators.B2F, F, 1);
-          a = w0p1.mul(s0).fma(FloatVector.fromArray(F, x, xu + 1 * L), a);
-        }
-        if (P == 4) {
-          FloatVector w0p2 = (FloatVector) q.convertShape(VectorOperators.B2F, F, 2);
-          a = w0p2.mul(s0).fma(FloatVector.fromArray(F, x, xu + 2 * L), a);
-          FloatVector w0p3 = (FloatVector) q.convertShape(VectorOperators.B2F, F, 3);
-          a = w0p3.mul(s0).fma(FloatVector.fromArray(F, x, xu + 3 * L), a);
-        }
-        FloatVector w1 = (FloatVector) qq.convertShape(VectorOperators.B2F, F, 0);
-        b = w1.mul(s1).fma(FloatVector.fromArray(F, x, xu + 16), b);
-        if (P >= 2) {
-          FloatVector w1p1 = (FloatVector) qq.convertShape(VectorOperators.B2F, F, 1);
-          b = w1p1.mul(s1).fma(FloatVector.fromArray(F, x, xu + 16 + 1 * L), b);
-        }
-        if (P == 4) {
-          FloatVector w1p2 = (FloatVector) qq.convertShape(VectorOperators.B2F, F, 2);
-          b = w1p2.mul(s1).fma(FloatVector.fromArray(F, x, xu + 16 + 2 * L), b);
-          FloatVector w1p3 = (FloatVector) qq.convertShape(VectorOperators.B2F, F, 3);
-          b = w1p3.mul(s1).fma(FloatVector.fromArray(F, x, xu + 16 + 3 * L), b);
-        }
-      }
-    }
-    a.add(b).intoArray(lanes, 0);
-    return VectorWidth.sum(lanes);
   }
 
   // ---------------------------------------------------------------- dequantize
@@ -462,125 +128,13 @@ public final class VectorKernels implements Kernels {
     long base = w.rowOffset(row);
     switch (w.type()) {
       case F32 -> MemorySegment.copy(s, LittleEndian.F32, base, out, outOff, n);
-      case F16 -> dequantizeF16(s, base, n, out, outOff);
-      case BF16 -> dequantizeBF16(s, base, n, out, outOff);
-      case Q8_0 -> dequantizeQ8_0(s, base, n / 32, out, outOff);
-      case Q4_0 -> dequantizeQ4_0(s, base, n / 32, out, outOff);
-      case Q4_K -> dequantizeQ4_K(s, base, n / 256, out, outOff);
-      case Q6_K -> dequantizeQ6_K(s, base, n / 256, out, outOff);
+      case F16 -> VectorDequant.dequantizeF16(s, base, n, out, outOff);
+      case BF16 -> VectorDequant.dequantizeBF16(s, base, n, out, outOff);
+      case Q8_0 -> VectorDequant.dequantizeQ8_0(s, base, n / 32, out, outOff);
+      case Q4_0 -> VectorDequant.dequantizeQ4_0(s, base, n / 32, out, outOff);
+      case Q4_K -> VectorDequant.dequantizeQ4_K(s, base, n / 256, out, outOff, SCRATCH.get().k4);
+      case Q6_K -> VectorDequant.dequantizeQ6_K(s, base, n / 256, out, outOff);
       default -> throw new UnsupportedOperationException("no kernels for " + w.type() + " weights");
-    }
-  }
-
-  private static void dequantizeF16(MemorySegment s, long base, int n, float[] out, int outOff) {
-    int i = 0;
-    for (; i + L <= n; i += L) {
-      // as in dotF16
-      IntVector h = (IntVector) ShortVector.fromMemorySegment(S, s, base + 2L * i, LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
-      IntVector shifted = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
-      VectorMask<Integer> special = shifted.compare(VectorOperators.GE, 0x7C00 << 13);
-      IntVector magnitude = shifted.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts().blend(shifted.or(0x7F800000), special);
-      magnitude.or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().intoArray(out, outOff + i);
-    }
-    for (; i < n; i++) {
-      out[outOff + i] = f16(s, base + 2L * i);
-    }
-  }
-
-  private static void dequantizeBF16(MemorySegment s, long base, int n, float[] out, int outOff) {
-    int i = 0;
-    for (; i + L <= n; i += L) {
-      IntVector h = (IntVector) ShortVector.fromMemorySegment(S, s, base + 2L * i, LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
-      h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(out, outOff + i);
-    }
-    for (; i < n; i++) {
-      out[outOff + i] = LittleEndian.bf16(s, base + 2L * i);
-    }
-  }
-
-  private static void dequantizeQ8_0(MemorySegment s, long base, int blocks, float[] out, int outOff) {
-    for (int blk = 0; blk < blocks; blk++) {
-      long o = base + 34L * blk;
-      float d = f16(s, o);
-      ByteVector q = ByteVector.fromMemorySegment(B256, s, o + 2, LE);
-      for (int p = 0; p < 2 * P; p++) {
-        ((FloatVector) q.convertShape(VectorOperators.B2F, F, p)).mul(d).intoArray(out, outOff + 32 * blk + p * L);
-      }
-    }
-  }
-
-  private static void dequantizeQ4_0(MemorySegment s, long base, int blocks, float[] out, int outOff) {
-    for (int blk = 0; blk < blocks; blk++) {
-      long o = base + 18L * blk;
-      float d = f16(s, o);
-      int y = outOff + 32 * blk;
-      ByteVector qs = ByteVector.fromMemorySegment(B128, s, o + 2, LE);
-      ByteVector lo = qs.and((byte) 0x0F).sub((byte) 8);
-      ByteVector hi = qs.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).sub((byte) 8);
-      ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 0)).mul(d).intoArray(out, y);
-      ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 0)).mul(d).intoArray(out, y + 16);
-      if (P >= 2) {
-        ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 1)).mul(d).intoArray(out, y + 1 * L);
-        ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 1)).mul(d).intoArray(out, y + 16 + 1 * L);
-      }
-      if (P == 4) {
-        ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 2)).mul(d).intoArray(out, y + 2 * L);
-        ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 2)).mul(d).intoArray(out, y + 16 + 2 * L);
-        ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 3)).mul(d).intoArray(out, y + 3 * L);
-        ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 3)).mul(d).intoArray(out, y + 16 + 3 * L);
-      }
-    }
-  }
-
-  private static void dequantizeQ4_K(MemorySegment s, long base, int blocks, float[] out, int outOff) {
-    for (int blk = 0; blk < blocks; blk++) {
-      long o = base + 144L * blk;
-      int dm = s.get(I32, o);
-      float d = Float.float16ToFloat((short) dm);
-      float dmin = Float.float16ToFloat((short) (dm >>> 16));
-      int s0 = s.get(I32, o + 4);
-      int s1 = s.get(I32, o + 8);
-      int s2 = s.get(I32, o + 12);
-      for (int j = 0; j < 8; j++) {
-        float sc = d * scaleK4(s0, s2, j);
-        float mn = dmin * minK4(s0, s1, s2, j);
-        ByteVector q = ByteVector.fromMemorySegment(B256, s, o + 16 + 32 * (j >> 1), LE).reinterpretAsInts().lanewise(VectorOperators.LSHR, 4 * (j & 1)).reinterpretAsBytes().and((byte) 0x0F);
-        for (int p = 0; p < 2 * P; p++) {
-          ((FloatVector) q.convertShape(VectorOperators.B2F, F, p)).mul(sc).sub(mn).intoArray(out, outOff + 256 * blk + 32 * j + p * L);
-        }
-      }
-    }
-  }
-
-  private static void dequantizeQ6_K(MemorySegment s, long base, int blocks, float[] out, int outOff) {
-    for (int blk = 0; blk < blocks; blk++) {
-      long o = base + 210L * blk;
-      float d = f16(s, o + 208);
-      for (int u = 0; u < 8; u++) {
-        int h = u >> 2;
-        int k = u & 3;
-        IntVector ql = ByteVector.fromMemorySegment(B256, s, o + 64 * h + 32 * (k & 1), LE).reinterpretAsInts();
-        IntVector qh = ByteVector.fromMemorySegment(B256, s, o + 128 + 32 * h, LE).reinterpretAsInts();
-        ByteVector low4 = ql.lanewise(VectorOperators.LSHR, 4 * (k >> 1)).reinterpretAsBytes().and((byte) 0x0F);
-        ByteVector high2 = qh.lanewise(VectorOperators.LSHR, 2 * k).lanewise(VectorOperators.LSHL, 4).reinterpretAsBytes().and((byte) 0x30);
-        ByteVector q = low4.or(high2).sub((byte) 32);
-        long sc = o + 192 + 8 * h + 2 * k;
-        float s0 = d * s.get(ValueLayout.JAVA_BYTE, sc);
-        float s1 = d * s.get(ValueLayout.JAVA_BYTE, sc + 1);
-        int y = outOff + 256 * blk + 128 * h + 32 * k;
-        ((FloatVector) q.convertShape(VectorOperators.B2F, F, 0)).mul(s0).intoArray(out, y);
-        ((FloatVector) q.convertShape(VectorOperators.B2F, F, P)).mul(s1).intoArray(out, y + 16);
-        if (P >= 2) {
-          ((FloatVector) q.convertShape(VectorOperators.B2F, F, 1)).mul(s0).intoArray(out, y + 1 * L);
-          ((FloatVector) q.convertShape(VectorOperators.B2F, F, P + 1)).mul(s1).intoArray(out, y + 16 + 1 * L);
-        }
-        if (P == 4) {
-          ((FloatVector) q.convertShape(VectorOperators.B2F, F, 2)).mul(s0).intoArray(out, y + 2 * L);
-          ((FloatVector) q.convertShape(VectorOperators.B2F, F, P + 2)).mul(s1).intoArray(out, y + 16 + 2 * L);
-          ((FloatVector) q.convertShape(VectorOperators.B2F, F, 3)).mul(s0).intoArray(out, y + 3 * L);
-          ((FloatVector) q.convertShape(VectorOperators.B2F, F, P + 3)).mul(s1).intoArray(out, y + 16 + 3 * L);
-        }
-      }
     }
   }
 
@@ -615,7 +169,7 @@ public final class VectorKernels implements Kernels {
     float[] lanes = scratch.lanes;
     if (nTokens == 1) {
       for (int r = rowFrom; r < rowTo; r++) {
-        out[outOff + r] = dotRow(w, r, x, xOff, lanes);
+        out[outOff + r] = dotRow(w, r, x, xOff, scratch);
       }
       return;
     }
@@ -624,6 +178,7 @@ public final class VectorKernels implements Kernels {
     }
     float[] tile = scratch.tile; // (ROW_TILE, cols) dequantized rows
     float[] acc = scratch.acc; // (ROW_TILE, TOKEN_TILE, 2, L) parked accumulators
+    int lanesPerAcc = VectorWidth.L;
     int whole = n / 32 * 32; // the 32-value chunks; F32-type rows may have a remainder
     for (int r0 = rowFrom; r0 < rowTo; r0 += ROW_TILE) {
       int rows = Math.min(ROW_TILE, rowTo - r0);
@@ -633,198 +188,33 @@ public final class VectorKernels implements Kernels {
       int t = 0;
       for (; t + TOKEN_TILE <= nTokens; t += TOKEN_TILE) {
         int xt = xOff + t * xStride;
-        java.util.Arrays.fill(acc, 0, ROW_TILE * TOKEN_TILE * 2 * L, 0f);
+        Arrays.fill(acc, 0f);
         // column blocks; in each, accumulator half A (values 0..15 of every chunk), then half B (16..31)
         for (int c0 = 0; c0 < whole; c0 += COL_BLOCK) {
           int c1 = Math.min(c0 + COL_BLOCK, whole);
           for (int half = 0; half < 2; half++) {
             int r = 0;
             for (; r + 4 <= rows; r += 4) {
-              micro4x4(tile, r * n, n, x, xt, xStride, c0, c1, half, acc, r);
+              TileKernels.micro4x4(tile, r * n, n, x, xt, xStride, c0, c1, half, acc, r);
             }
             for (; r < rows; r++) {
-              micro1x4(tile, r * n, x, xt, xStride, c0, c1, half, acc, r);
+              TileKernels.micro1x4(tile, r * n, x, xt, xStride, c0, c1, half, acc, r);
             }
           }
         }
         // remainder vectors into A, the lane sums, the scalar tails
         for (int r = 0; r < rows; r++) {
           for (int k = 0; k < TOKEN_TILE; k++) {
-            out[outOff + (t + k) * outStride + r0 + r] = finish(tile, r * n, n, whole, x, xt + k * xStride, acc, (r * TOKEN_TILE + k) * 2 * L, lanes);
+            out[outOff + (t + k) * outStride + r0 + r] = TileKernels.finish(tile, r * n, n, whole, x, xt + k * xStride, acc, (r * TOKEN_TILE + k) * 2 * lanesPerAcc, lanes);
           }
         }
       }
       for (; t < nTokens; t++) {
         int xt = xOff + t * xStride;
         for (int r = 0; r < rows; r++) {
-          out[outOff + t * outStride + r0 + r] = tileDot1(tile, r * n, n, x, xt, lanes);
+          out[outOff + t * outStride + r0 + r] = TileKernels.tileDot1(tile, r * n, n, x, xt, lanes);
         }
       }
     }
-  }
-
-  /**
-   * Rows {@code r..r+3} of the tile (row r at {@code wo}, the next ones {@code n} apart) against tokens 0..3 (x at
-   * {@code xo + k * xs}), over the 32-value chunks in columns [c0, c1), accumulator half {@code half}. The 16
-   * accumulators are loaded from and stored back to {@code acc}. Vector {@code v} of the half covers values
-   * {@code 32 (v / P) + 16 half + L (v % P)}: one fused multiply-add per (row, token) per vector, in order.
-   */
-  private static void micro4x4(float[] w, int wo, int n, float[] x, int xo, int xs, int c0, int c1, int half, float[] acc, int r) {
-    int w0 = wo;
-    int w1 = wo + n;
-    int w2 = wo + 2 * n;
-    int w3 = wo + 3 * n;
-    int x0 = xo;
-    int x1 = xo + xs;
-    int x2 = xo + 2 * xs;
-    int x3 = xo + 3 * xs;
-    // acc index of (row r + i, token k, half): ((r + i) * 4 + k) * 2L + half * L
-    int a0 = (r * TOKEN_TILE) * 2 * L + half * L;
-    int step = TOKEN_TILE * 2 * L; // next row
-    int tok = 2 * L; // next token
-    FloatVector c00 = FloatVector.fromArray(F, acc, a0);
-    FloatVector c01 = FloatVector.fromArray(F, acc, a0 + tok);
-    FloatVector c02 = FloatVector.fromArray(F, acc, a0 + 2 * tok);
-    FloatVector c03 = FloatVector.fromArray(F, acc, a0 + 3 * tok);
-    FloatVector c10 = FloatVector.fromArray(F, acc, a0 + step);
-    FloatVector c11 = FloatVector.fromArray(F, acc, a0 + step + tok);
-    FloatVector c12 = FloatVector.fromArray(F, acc, a0 + step + 2 * tok);
-    FloatVector c13 = FloatVector.fromArray(F, acc, a0 + step + 3 * tok);
-    FloatVector c20 = FloatVector.fromArray(F, acc, a0 + 2 * step);
-    FloatVector c21 = FloatVector.fromArray(F, acc, a0 + 2 * step + tok);
-    FloatVector c22 = FloatVector.fromArray(F, acc, a0 + 2 * step + 2 * tok);
-    FloatVector c23 = FloatVector.fromArray(F, acc, a0 + 2 * step + 3 * tok);
-    FloatVector c30 = FloatVector.fromArray(F, acc, a0 + 3 * step);
-    FloatVector c31 = FloatVector.fromArray(F, acc, a0 + 3 * step + tok);
-    FloatVector c32 = FloatVector.fromArray(F, acc, a0 + 3 * step + 2 * tok);
-    FloatVector c33 = FloatVector.fromArray(F, acc, a0 + 3 * step + 3 * tok);
-    for (int v = c0 / 32 * P; v < c1 / 32 * P; v++) {
-      int i = (v / P) * 32 + half * 16 + (v % P) * L;
-      FloatVector v0 = FloatVector.fromArray(F, w, w0 + i);
-      FloatVector v1 = FloatVector.fromArray(F, w, w1 + i);
-      FloatVector v2 = FloatVector.fromArray(F, w, w2 + i);
-      FloatVector v3 = FloatVector.fromArray(F, w, w3 + i);
-      FloatVector xv = FloatVector.fromArray(F, x, x0 + i);
-      c00 = v0.fma(xv, c00);
-      c10 = v1.fma(xv, c10);
-      c20 = v2.fma(xv, c20);
-      c30 = v3.fma(xv, c30);
-      xv = FloatVector.fromArray(F, x, x1 + i);
-      c01 = v0.fma(xv, c01);
-      c11 = v1.fma(xv, c11);
-      c21 = v2.fma(xv, c21);
-      c31 = v3.fma(xv, c31);
-      xv = FloatVector.fromArray(F, x, x2 + i);
-      c02 = v0.fma(xv, c02);
-      c12 = v1.fma(xv, c12);
-      c22 = v2.fma(xv, c22);
-      c32 = v3.fma(xv, c32);
-      xv = FloatVector.fromArray(F, x, x3 + i);
-      c03 = v0.fma(xv, c03);
-      c13 = v1.fma(xv, c13);
-      c23 = v2.fma(xv, c23);
-      c33 = v3.fma(xv, c33);
-    }
-    c00.intoArray(acc, a0);
-    c01.intoArray(acc, a0 + tok);
-    c02.intoArray(acc, a0 + 2 * tok);
-    c03.intoArray(acc, a0 + 3 * tok);
-    c10.intoArray(acc, a0 + step);
-    c11.intoArray(acc, a0 + step + tok);
-    c12.intoArray(acc, a0 + step + 2 * tok);
-    c13.intoArray(acc, a0 + step + 3 * tok);
-    c20.intoArray(acc, a0 + 2 * step);
-    c21.intoArray(acc, a0 + 2 * step + tok);
-    c22.intoArray(acc, a0 + 2 * step + 2 * tok);
-    c23.intoArray(acc, a0 + 2 * step + 3 * tok);
-    c30.intoArray(acc, a0 + 3 * step);
-    c31.intoArray(acc, a0 + 3 * step + tok);
-    c32.intoArray(acc, a0 + 3 * step + 2 * tok);
-    c33.intoArray(acc, a0 + 3 * step + 3 * tok);
-  }
-
-  /** {@link #micro4x4} for a single row r of the tile (at {@code wo}). */
-  private static void micro1x4(float[] w, int wo, float[] x, int xo, int xs, int c0, int c1, int half, float[] acc, int r) {
-    int x0 = xo;
-    int x1 = xo + xs;
-    int x2 = xo + 2 * xs;
-    int x3 = xo + 3 * xs;
-    int a0 = (r * TOKEN_TILE) * 2 * L + half * L;
-    int tok = 2 * L;
-    FloatVector c0v = FloatVector.fromArray(F, acc, a0);
-    FloatVector c1v = FloatVector.fromArray(F, acc, a0 + tok);
-    FloatVector c2v = FloatVector.fromArray(F, acc, a0 + 2 * tok);
-    FloatVector c3v = FloatVector.fromArray(F, acc, a0 + 3 * tok);
-    for (int v = c0 / 32 * P; v < c1 / 32 * P; v++) {
-      int i = (v / P) * 32 + half * 16 + (v % P) * L;
-      FloatVector wv = FloatVector.fromArray(F, w, wo + i);
-      c0v = wv.fma(FloatVector.fromArray(F, x, x0 + i), c0v);
-      c1v = wv.fma(FloatVector.fromArray(F, x, x1 + i), c1v);
-      c2v = wv.fma(FloatVector.fromArray(F, x, x2 + i), c2v);
-      c3v = wv.fma(FloatVector.fromArray(F, x, x3 + i), c3v);
-    }
-    c0v.intoArray(acc, a0);
-    c1v.intoArray(acc, a0 + tok);
-    c2v.intoArray(acc, a0 + 2 * tok);
-    c3v.intoArray(acc, a0 + 3 * tok);
-  }
-
-  /**
-   * The end of a batched (row, token) dot: accumulators A and B from {@code acc[ai ..]}, the remaining whole vectors
-   * after {@code whole} into A, the lane sum of A + B, then the scalar tail, as in {@link #tileDot1}.
-   */
-  private static float finish(float[] w, int wo, int n, int whole, float[] x, int xo, float[] acc, int ai, float[] lanes) {
-    FloatVector a = FloatVector.fromArray(F, acc, ai);
-    FloatVector b = FloatVector.fromArray(F, acc, ai + L);
-    int i = whole;
-    for (; i + L <= n; i += L) {
-      a = FloatVector.fromArray(F, w, wo + i).fma(FloatVector.fromArray(F, x, xo + i), a);
-    }
-    // VectorWidth.sum's pairwise tree, written out with the JDK's (force-inlined) shuffles: this runs once per
-    // (row, token), often enough for the array round trip to show
-    FloatVector v = a.add(b);
-    if (L >= 16) {
-      v = v.add(v.rearrange(VectorWidth.ROT8));
-    }
-    if (L >= 8) {
-      v = v.add(v.rearrange(VectorWidth.ROT4));
-    }
-    v = v.add(v.rearrange(VectorWidth.ROT2));
-    v = v.add(v.rearrange(VectorWidth.ROT1));
-    float r = v.lane(0);
-    for (; i < n; i++) {
-      r += w[wo + i] * x[xo + i];
-    }
-    return r;
-  }
-
-  /** One dequantized row against one token, in the documented order. */
-  private static float tileDot1(float[] w, int wo, int n, float[] x, int xo, float[] lanes) {
-    FloatVector a = FloatVector.zero(F);
-    FloatVector b = FloatVector.zero(F);
-    int i = 0;
-    for (; i + 32 <= n; i += 32) {
-      a = FloatVector.fromArray(F, w, wo + i).fma(FloatVector.fromArray(F, x, xo + i), a);
-      b = FloatVector.fromArray(F, w, wo + i + 16).fma(FloatVector.fromArray(F, x, xo + i + 16), b);
-      if (P >= 2) {
-        a = FloatVector.fromArray(F, w, wo + i + L).fma(FloatVector.fromArray(F, x, xo + i + L), a);
-        b = FloatVector.fromArray(F, w, wo + i + 16 + L).fma(FloatVector.fromArray(F, x, xo + i + 16 + L), b);
-      }
-      if (P == 4) {
-        a = FloatVector.fromArray(F, w, wo + i + 2 * L).fma(FloatVector.fromArray(F, x, xo + i + 2 * L), a);
-        b = FloatVector.fromArray(F, w, wo + i + 16 + 2 * L).fma(FloatVector.fromArray(F, x, xo + i + 16 + 2 * L), b);
-        a = FloatVector.fromArray(F, w, wo + i + 3 * L).fma(FloatVector.fromArray(F, x, xo + i + 3 * L), a);
-        b = FloatVector.fromArray(F, w, wo + i + 16 + 3 * L).fma(FloatVector.fromArray(F, x, xo + i + 16 + 3 * L), b);
-      }
-    }
-    for (; i + L <= n; i += L) {
-      a = FloatVector.fromArray(F, w, wo + i).fma(FloatVector.fromArray(F, x, xo + i), a);
-    }
-    a.add(b).intoArray(lanes, 0);
-    float r = VectorWidth.sum(lanes);
-    for (; i < n; i++) {
-      r += w[wo + i] * x[xo + i];
-    }
-    return r;
   }
 }

@@ -1,12 +1,14 @@
 package dev.caravan.engine.tensor;
 
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The float vector width used by every Vector API kernel in this JVM, and the fixed-order lane reduction they share.
+ * The vector shapes used by every Vector API kernel in this JVM, and the fixed-order lane reduction they share.
  *
  * <p>The width is the preferred species (at most 512 bits) or {@code -Dcaravan.vectorBits=512|256|128}. Species must be
  * compile-time constants for C2 to emit SIMD code, so they are static finals here rather than fields.
@@ -17,6 +19,18 @@ final class VectorWidth {
   static final VectorSpecies<Float> F = VectorSpecies.of(float.class, VectorShape.forBitSize(BITS));
   /** Float lanes per vector. */
   static final int L = F.length();
+  /** Float vectors per 16-value unit of a quantized block (1, 2 or 4). */
+  static final int P = 16 / L;
+  /** Ints with the float lane count. */
+  static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, VectorShape.forBitSize(BITS));
+  /** Shorts with the float lane count (half the bits). */
+  static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(BITS / 2));
+  /** 16 bytes: the unit the quantized kernels load and widen to floats. */
+  static final VectorSpecies<Byte> B128 = ByteVector.SPECIES_128;
+  /** 32 bytes: a whole 32-value block at once, where splitting it into parts costs nothing extra (stores). */
+  static final VectorSpecies<Byte> B256 = ByteVector.SPECIES_256;
+  /** GGUF byte order. */
+  static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
   // rotations for the fixed pairwise lane reduction
   static final VectorShuffle<Float> ROT8 = VectorShuffle.iota(F, 8 % L, 1, true);

@@ -3,9 +3,12 @@ package dev.caravan.engine.tensor;
 // Run (from the repository root; takes ~15 min for everything, pass a regex after the class name to narrow it):
 //   mvn -q -B -pl engine test-compile exec:exec -Dexec.executable=java -Dexec.classpathScope=test -Dexec.args="-cp %classpath org.openjdk.jmh.Main KernelBenchmark -rf json -rff target/jmh.json"
 // Not run by `mvn verify`. GB/s = layerBytes / time, GFLOP/s = 2 * layerParams * batch / time (layerBytes and
-// layerParams are printed once per trial).
+// layerParams are printed once per trial). Each iteration also prints "[cpu] ... cpu ms/op": the CPU time of the
+// benchmark thread and the pool's workers per op, which stays meaningful when other processes share the cores.
 
 import java.lang.foreign.Arena;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -50,6 +53,11 @@ public class KernelBenchmark {
     Parallel pool;
     Kernels kernels;
     int next;
+    // CPU-time accounting per iteration
+    final ThreadMXBean mx = ManagementFactory.getThreadMXBean();
+    long ops;
+    long cpuStart;
+    long wallStart;
 
     abstract GgmlType type();
 
@@ -85,6 +93,31 @@ public class KernelBenchmark {
       System.out.printf("%n[layer] type=%s kernels=%s threads=%d batch=%d copies=%d layerBytes=%d layerParams=%d%n", t, kernels.name(), threads(), batch(), copies, layerBytes, params);
     }
 
+    @Setup(Level.Iteration)
+    public void startIteration() {
+      ops = 0;
+      cpuStart = cpuNanos();
+      wallStart = System.nanoTime();
+    }
+
+    @TearDown(Level.Iteration)
+    public void endIteration() {
+      double cpuMs = (cpuNanos() - cpuStart) / 1e6 / Math.max(1, ops);
+      double wallMs = (System.nanoTime() - wallStart) / 1e6 / Math.max(1, ops);
+      System.out.printf("[cpu] type=%s kernels=%s threads=%d batch=%d cpu %.3f ms/op, wall %.3f ms/op%n", type(), kernels.name(), threads(), batch(), cpuMs, wallMs);
+    }
+
+    /** CPU time so far of this (benchmark) thread and the pool's worker threads. */
+    private long cpuNanos() {
+      long sum = mx.getCurrentThreadCpuTime();
+      for (Thread t : Thread.getAllStackTraces().keySet()) {
+        if (t.getName().startsWith("caravan-parallel-")) {
+          sum += Math.max(0, mx.getThreadCpuTime(t.threadId()));
+        }
+      }
+      return sum;
+    }
+
     @TearDown(Level.Trial)
     public void tearDown() {
       pool.close();
@@ -98,6 +131,7 @@ public class KernelBenchmark {
       for (WeightMatrix w : layer) {
         MatMul.matmul(kernels, pool, w, x, batch(), out);
       }
+      ops++;
       return out[0];
     }
   }

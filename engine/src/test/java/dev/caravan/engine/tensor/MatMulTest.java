@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import java.lang.foreign.Arena;
-import java.lang.management.ManagementFactory;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -55,51 +54,5 @@ class MatMulTest {
       assertThrows(IllegalArgumentException.class, () -> MatMul.matmul(KERNELS[0], p, w, new float[128], 2, new float[7]));
       assertThrows(IllegalArgumentException.class, () -> MatMul.matmul(KERNELS[0], p, w, new float[128], 0, new float[8]));
     }
-  }
-
-  /** After warm-up, matmul (batch 1 and 5) and dequantizeRow allocate nothing, on the caller or on the pool's workers. */
-  @ParameterizedTest
-  @EnumSource(value = GgmlType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"})
-  void allocatesNothingPerCall(GgmlType t) {
-    com.sun.management.ThreadMXBean mx = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
-    int cols = t.blockSize() == 256 ? 512 : 256;
-    WeightMatrix w = TestWeights.random(t, 64, cols, 9, ARENA);
-    float[] x = TestWeights.activations(5 * cols, 10);
-    float[] out = new float[5 * 64];
-    float[] row = new float[cols];
-    for (Kernels k : KERNELS) {
-      try (Parallel p = new Parallel(2)) {
-        Runnable calls = () -> {
-          for (int i = 0; i < 200; i++) {
-            MatMul.matmul(k, p, w, x, 1, out);
-            MatMul.matmul(k, p, w, x, 5, out);
-            k.dequantizeRow(w, i % 64, row, 0);
-          }
-        };
-        // warm up until the JIT has compiled the kernels (the interpreter boxes vectors), then look for a clean round
-        long allocated = -1;
-        for (int round = 0; round < 40 && allocated != 0; round++) {
-          calls.run();
-          long[] ids = poolThreadIds();
-          long before = allocatedBytes(mx, ids);
-          calls.run();
-          allocated = allocatedBytes(mx, ids) - before;
-        }
-        assertEquals(0, allocated, k.name() + " " + t + ": bytes allocated by 200 rounds of calls after warm-up");
-      }
-    }
-  }
-
-  private static long[] poolThreadIds() {
-    return Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith("caravan-parallel-") && t.isAlive()).mapToLong(Thread::threadId).toArray();
-  }
-
-  /** Bytes allocated so far by this thread and the given threads (the single-id query itself allocates nothing). */
-  private static long allocatedBytes(com.sun.management.ThreadMXBean mx, long[] ids) {
-    long s = mx.getCurrentThreadAllocatedBytes();
-    for (long id : ids) {
-      s += Math.max(0, mx.getThreadAllocatedBytes(id));
-    }
-    return s;
   }
 }

@@ -1,0 +1,183 @@
+package dev.caravan.engine.tensor;
+
+import static dev.caravan.engine.tensor.VectorWidth.F;
+import static dev.caravan.engine.tensor.VectorWidth.L;
+import static dev.caravan.engine.tensor.VectorWidth.P;
+
+import jdk.incubator.vector.FloatVector;
+
+/**
+ * The F32 micro-kernels of the batched path of {@link VectorKernels#dotRows}: dequantized rows (a float tile) against
+ * several tokens, each (row, token) pair receiving the same fused multiply-adds, in the same order, as the single-token
+ * kernels (see {@link VectorKernels} for the order).
+ */
+final class TileKernels {
+  private static final int TOKEN_TILE = VectorKernels.TOKEN_TILE;
+
+  private TileKernels() {}
+
+  /**
+   * Rows {@code r..r+3} of the tile (row r at {@code wo}, the next ones {@code n} apart) against tokens 0..3 (x at
+   * {@code xo + k * xs}), over the 32-value chunks in columns [c0, c1), accumulator half {@code half}. The 16
+   * accumulators are loaded from and stored back to {@code acc}. Vector {@code v} of the half covers values
+   * {@code 32 (v / P) + 16 half + L (v % P)}: one fused multiply-add per (row, token) per vector, in order.
+   */
+  static void micro4x4(float[] w, int wo, int n, float[] x, int xo, int xs, int c0, int c1, int half, float[] acc, int r) {
+    int w0 = wo;
+    int w1 = wo + n;
+    int w2 = wo + 2 * n;
+    int w3 = wo + 3 * n;
+    int x0 = xo;
+    int x1 = xo + xs;
+    int x2 = xo + 2 * xs;
+    int x3 = xo + 3 * xs;
+    // acc index of (row r + i, token k, half): ((r + i) * 4 + k) * 2L + half * L
+    int a0 = (r * TOKEN_TILE) * 2 * L + half * L;
+    int step = TOKEN_TILE * 2 * L; // next row
+    int tok = 2 * L; // next token
+    FloatVector c00 = FloatVector.fromArray(F, acc, a0);
+    FloatVector c01 = FloatVector.fromArray(F, acc, a0 + tok);
+    FloatVector c02 = FloatVector.fromArray(F, acc, a0 + 2 * tok);
+    FloatVector c03 = FloatVector.fromArray(F, acc, a0 + 3 * tok);
+    FloatVector c10 = FloatVector.fromArray(F, acc, a0 + step);
+    FloatVector c11 = FloatVector.fromArray(F, acc, a0 + step + tok);
+    FloatVector c12 = FloatVector.fromArray(F, acc, a0 + step + 2 * tok);
+    FloatVector c13 = FloatVector.fromArray(F, acc, a0 + step + 3 * tok);
+    FloatVector c20 = FloatVector.fromArray(F, acc, a0 + 2 * step);
+    FloatVector c21 = FloatVector.fromArray(F, acc, a0 + 2 * step + tok);
+    FloatVector c22 = FloatVector.fromArray(F, acc, a0 + 2 * step + 2 * tok);
+    FloatVector c23 = FloatVector.fromArray(F, acc, a0 + 2 * step + 3 * tok);
+    FloatVector c30 = FloatVector.fromArray(F, acc, a0 + 3 * step);
+    FloatVector c31 = FloatVector.fromArray(F, acc, a0 + 3 * step + tok);
+    FloatVector c32 = FloatVector.fromArray(F, acc, a0 + 3 * step + 2 * tok);
+    FloatVector c33 = FloatVector.fromArray(F, acc, a0 + 3 * step + 3 * tok);
+    for (int v = c0 / 32 * P; v < c1 / 32 * P; v++) {
+      int i = (v / P) * 32 + half * 16 + (v % P) * L;
+      FloatVector v0 = FloatVector.fromArray(F, w, w0 + i);
+      FloatVector v1 = FloatVector.fromArray(F, w, w1 + i);
+      FloatVector v2 = FloatVector.fromArray(F, w, w2 + i);
+      FloatVector v3 = FloatVector.fromArray(F, w, w3 + i);
+      FloatVector xv = FloatVector.fromArray(F, x, x0 + i);
+      c00 = v0.fma(xv, c00);
+      c10 = v1.fma(xv, c10);
+      c20 = v2.fma(xv, c20);
+      c30 = v3.fma(xv, c30);
+      xv = FloatVector.fromArray(F, x, x1 + i);
+      c01 = v0.fma(xv, c01);
+      c11 = v1.fma(xv, c11);
+      c21 = v2.fma(xv, c21);
+      c31 = v3.fma(xv, c31);
+      xv = FloatVector.fromArray(F, x, x2 + i);
+      c02 = v0.fma(xv, c02);
+      c12 = v1.fma(xv, c12);
+      c22 = v2.fma(xv, c22);
+      c32 = v3.fma(xv, c32);
+      xv = FloatVector.fromArray(F, x, x3 + i);
+      c03 = v0.fma(xv, c03);
+      c13 = v1.fma(xv, c13);
+      c23 = v2.fma(xv, c23);
+      c33 = v3.fma(xv, c33);
+    }
+    c00.intoArray(acc, a0);
+    c01.intoArray(acc, a0 + tok);
+    c02.intoArray(acc, a0 + 2 * tok);
+    c03.intoArray(acc, a0 + 3 * tok);
+    c10.intoArray(acc, a0 + step);
+    c11.intoArray(acc, a0 + step + tok);
+    c12.intoArray(acc, a0 + step + 2 * tok);
+    c13.intoArray(acc, a0 + step + 3 * tok);
+    c20.intoArray(acc, a0 + 2 * step);
+    c21.intoArray(acc, a0 + 2 * step + tok);
+    c22.intoArray(acc, a0 + 2 * step + 2 * tok);
+    c23.intoArray(acc, a0 + 2 * step + 3 * tok);
+    c30.intoArray(acc, a0 + 3 * step);
+    c31.intoArray(acc, a0 + 3 * step + tok);
+    c32.intoArray(acc, a0 + 3 * step + 2 * tok);
+    c33.intoArray(acc, a0 + 3 * step + 3 * tok);
+  }
+
+  /** {@link #micro4x4} for a single row r of the tile (at {@code wo}). */
+  static void micro1x4(float[] w, int wo, float[] x, int xo, int xs, int c0, int c1, int half, float[] acc, int r) {
+    int x0 = xo;
+    int x1 = xo + xs;
+    int x2 = xo + 2 * xs;
+    int x3 = xo + 3 * xs;
+    int a0 = (r * TOKEN_TILE) * 2 * L + half * L;
+    int tok = 2 * L;
+    FloatVector c0v = FloatVector.fromArray(F, acc, a0);
+    FloatVector c1v = FloatVector.fromArray(F, acc, a0 + tok);
+    FloatVector c2v = FloatVector.fromArray(F, acc, a0 + 2 * tok);
+    FloatVector c3v = FloatVector.fromArray(F, acc, a0 + 3 * tok);
+    for (int v = c0 / 32 * P; v < c1 / 32 * P; v++) {
+      int i = (v / P) * 32 + half * 16 + (v % P) * L;
+      FloatVector wv = FloatVector.fromArray(F, w, wo + i);
+      c0v = wv.fma(FloatVector.fromArray(F, x, x0 + i), c0v);
+      c1v = wv.fma(FloatVector.fromArray(F, x, x1 + i), c1v);
+      c2v = wv.fma(FloatVector.fromArray(F, x, x2 + i), c2v);
+      c3v = wv.fma(FloatVector.fromArray(F, x, x3 + i), c3v);
+    }
+    c0v.intoArray(acc, a0);
+    c1v.intoArray(acc, a0 + tok);
+    c2v.intoArray(acc, a0 + 2 * tok);
+    c3v.intoArray(acc, a0 + 3 * tok);
+  }
+
+  /**
+   * The end of a batched (row, token) dot: accumulators A and B from {@code acc[ai ..]}, the remaining whole vectors
+   * after {@code whole} into A, the lane sum of A + B, then the scalar tail, as in {@link #tileDot1}.
+   */
+  static float finish(float[] w, int wo, int n, int whole, float[] x, int xo, float[] acc, int ai, float[] lanes) {
+    FloatVector a = FloatVector.fromArray(F, acc, ai);
+    FloatVector b = FloatVector.fromArray(F, acc, ai + L);
+    int i = whole;
+    for (; i + L <= n; i += L) {
+      a = FloatVector.fromArray(F, w, wo + i).fma(FloatVector.fromArray(F, x, xo + i), a);
+    }
+    // VectorWidth.sum's pairwise tree, written out with the JDK's (force-inlined) shuffles: this runs once per
+    // (row, token), often enough for the array round trip to show
+    FloatVector v = a.add(b);
+    if (L >= 16) {
+      v = v.add(v.rearrange(VectorWidth.ROT8));
+    }
+    if (L >= 8) {
+      v = v.add(v.rearrange(VectorWidth.ROT4));
+    }
+    v = v.add(v.rearrange(VectorWidth.ROT2));
+    v = v.add(v.rearrange(VectorWidth.ROT1));
+    float r = v.lane(0);
+    for (; i < n; i++) {
+      r += w[wo + i] * x[xo + i];
+    }
+    return r;
+  }
+
+  /** One dequantized row against one token, in the documented order. */
+  static float tileDot1(float[] w, int wo, int n, float[] x, int xo, float[] lanes) {
+    FloatVector a = FloatVector.zero(F);
+    FloatVector b = FloatVector.zero(F);
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+      a = FloatVector.fromArray(F, w, wo + i).fma(FloatVector.fromArray(F, x, xo + i), a);
+      b = FloatVector.fromArray(F, w, wo + i + 16).fma(FloatVector.fromArray(F, x, xo + i + 16), b);
+      if (P >= 2) {
+        a = FloatVector.fromArray(F, w, wo + i + L).fma(FloatVector.fromArray(F, x, xo + i + L), a);
+        b = FloatVector.fromArray(F, w, wo + i + 16 + L).fma(FloatVector.fromArray(F, x, xo + i + 16 + L), b);
+      }
+      if (P == 4) {
+        a = FloatVector.fromArray(F, w, wo + i + 2 * L).fma(FloatVector.fromArray(F, x, xo + i + 2 * L), a);
+        b = FloatVector.fromArray(F, w, wo + i + 16 + 2 * L).fma(FloatVector.fromArray(F, x, xo + i + 16 + 2 * L), b);
+        a = FloatVector.fromArray(F, w, wo + i + 3 * L).fma(FloatVector.fromArray(F, x, xo + i + 3 * L), a);
+        b = FloatVector.fromArray(F, w, wo + i + 16 + 3 * L).fma(FloatVector.fromArray(F, x, xo + i + 16 + 3 * L), b);
+      }
+    }
+    for (; i + L <= n; i += L) {
+      a = FloatVector.fromArray(F, w, wo + i).fma(FloatVector.fromArray(F, x, xo + i), a);
+    }
+    a.add(b).intoArray(lanes, 0);
+    float r = VectorWidth.sum(lanes);
+    for (; i < n; i++) {
+      r += w[wo + i] * x[xo + i];
+    }
+    return r;
+  }
+}

@@ -1,0 +1,21 @@
+/**
+ * Weight tensors and the compute kernels of the forward pass.
+ *
+ * <ul>
+ *   <li>{@link dev.caravan.engine.tensor.WeightMatrix}: rows of a GGUF type over the mapped file, never copied.
+ *   <li>{@link dev.caravan.engine.tensor.Kernels}: row·vector products ({@code dot}, {@code dotTokens},
+ *       {@code dotRows}) and exact {@code dequantizeRow} for F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K, with a
+ *       determinism contract. {@link dev.caravan.engine.tensor.ScalarKernels} is the readable reference,
+ *       {@link dev.caravan.engine.tensor.VectorKernels} the Vector API implementation; {@code Kernels.get()} picks one
+ *       per JVM ({@code -Dcaravan.kernels=scalar|vector}, {@code -Dcaravan.vectorBits=512|256|128}) and logs it.
+ *   <li>{@link dev.caravan.engine.tensor.MatMul}: batched, parallel, allocation-free matrix products on a
+ *       {@link dev.caravan.engine.tensor.Parallel} pool (persistent threads, the caller included; one driving thread at
+ *       a time).
+ *   <li>{@link dev.caravan.engine.tensor.VectorMath}: F32 activation math (rmsNorm, softmax, swiglu, dot, axpy, ...)
+ *       with scalar twins in {@link dev.caravan.engine.tensor.ScalarMath}, switched like the kernels.
+ * </ul>
+ *
+ * Activations are F32 everywhere; nothing quantizes them. Benchmarks: {@code KernelBenchmark} in the test sources
+ * (the command to run it is in its header).
+ */
+package dev.caravan.engine.tensor;

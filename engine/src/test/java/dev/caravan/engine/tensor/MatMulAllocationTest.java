@@ -1,0 +1,70 @@
+package dev.caravan.engine.tensor;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.lang.foreign.Arena;
+import java.lang.management.ManagementFactory;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * No allocation per call on the hot path, once the JIT has compiled it. Runs at the JVM's preferred vector width only:
+ * at narrower forced widths whether C2 keeps every vector in registers depends on compilation timing (see
+ * {@link VectorKernels}), which would make this check flaky rather than informative.
+ */
+class MatMulAllocationTest {
+  private static final Arena ARENA = Arena.ofShared();
+  private static final Kernels[] KERNELS = {new ScalarKernels(), new VectorKernels()};
+
+  @AfterAll
+  static void closeArena() {
+    ARENA.close();
+  }
+
+  /** After warm-up, matmul (batch 1 and 5) and dequantizeRow allocate nothing, on the caller or on the pool's workers. */
+  @ParameterizedTest
+  @EnumSource(value = GgmlType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"})
+  void allocatesNothingPerCall(GgmlType t) {
+    com.sun.management.ThreadMXBean mx = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+    int cols = t.blockSize() == 256 ? 512 : 256;
+    WeightMatrix w = TestWeights.random(t, 64, cols, 9, ARENA);
+    float[] x = TestWeights.activations(5 * cols, 10);
+    float[] out = new float[5 * 64];
+    float[] row = new float[cols];
+    for (Kernels k : KERNELS) {
+      try (Parallel p = new Parallel(2)) {
+        Runnable calls = () -> {
+          for (int i = 0; i < 200; i++) {
+            MatMul.matmul(k, p, w, x, 1, out);
+            MatMul.matmul(k, p, w, x, 5, out);
+            k.dequantizeRow(w, i % 64, row, 0);
+          }
+        };
+        // warm up until the JIT has compiled the kernels (the interpreter boxes vectors), then look for a clean round
+        long allocated = -1;
+        for (int round = 0; round < 40 && allocated != 0; round++) {
+          calls.run();
+          long[] ids = poolThreadIds();
+          long before = allocatedBytes(mx, ids);
+          calls.run();
+          allocated = allocatedBytes(mx, ids) - before;
+        }
+        assertEquals(0, allocated, k.name() + " " + t + ": bytes allocated by 200 rounds of calls after warm-up");
+      }
+    }
+  }
+
+  private static long[] poolThreadIds() {
+    return Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith("caravan-parallel-") && t.isAlive()).mapToLong(Thread::threadId).toArray();
+  }
+
+  /** Bytes allocated so far by this thread and the given threads (the single-id query itself allocates nothing). */
+  private static long allocatedBytes(com.sun.management.ThreadMXBean mx, long[] ids) {
+    long s = mx.getCurrentThreadAllocatedBytes();
+    for (long id : ids) {
+      s += Math.max(0, mx.getThreadAllocatedBytes(id));
+    }
+    return s;
+  }
+}
