@@ -213,8 +213,8 @@ public final class Coordinator implements AutoCloseable {
     @Override
     public ClusterStatusResponse status() {
       ClusterStatusResponse.Builder b = ClusterStatusResponse.newBuilder();
-      if (hz == null) {
-        return b.build();
+      if (hz == null || plans == null || placements == null) {
+        return b.build(); // still starting
       }
       for (Member m : hz.getCluster().getMembers()) {
         String uuid = m.getUuid().toString();

@@ -8,6 +8,7 @@ import com.hazelcast.map.listener.EntryUpdatedListener;
 import dev.caravan.cluster.ClusterMember;
 import dev.caravan.cluster.ClusterNames;
 import dev.caravan.cluster.GrpcServer;
+import dev.caravan.cluster.MaxEpoch;
 import dev.caravan.cluster.MetricsServer;
 import dev.caravan.cluster.ModelIdentity;
 import dev.caravan.cluster.Plan;
@@ -79,6 +80,7 @@ public final class ShardWorker implements AutoCloseable {
   private HazelcastInstance hz;
   private String uuid;
   private volatile boolean draining;
+  private long newestPlanSeen; // loader thread only
 
   public ShardWorker(Config config) {
     this.config = config;
@@ -180,14 +182,18 @@ public final class ShardWorker implements AutoCloseable {
     return batch;
   }
 
-  /** Loads our layers of {@code plan} (loader thread), then tells the cluster this epoch is ready. */
+  /**
+   * Loads our layers of {@code plan} (loader thread), then tells the cluster this epoch is ready. Plan events can arrive
+   * out of order (the initial read races the listener): a plan older than one already seen is skipped.
+   */
   private void adopt(Plan plan) {
-    if (!plan.model().equals(modelId) || draining && plan.involves(uuid)) {
+    if (!plan.model().equals(modelId) || draining && plan.involves(uuid) || plan.epoch() < newestPlanSeen) {
       return;
     }
+    newestPlanSeen = plan.epoch();
     try {
       if (host.install(plan, uuid) != null) {
-        hz.<String, Long>getMap(ClusterNames.READY).put(uuid, plan.epoch());
+        hz.<String, Long>getMap(ClusterNames.READY).executeOnKey(uuid, new MaxEpoch(plan.epoch()));
       }
     } catch (IOException | RuntimeException e) {
       LOG.error("cannot load my layers of {}", plan, e);
