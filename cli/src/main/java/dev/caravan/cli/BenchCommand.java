@@ -7,6 +7,7 @@ import dev.caravan.engine.tensor.GgmlType;
 import dev.caravan.engine.tensor.Parallel;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.lang.management.CompilationMXBean;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -48,6 +49,8 @@ import picocli.CommandLine.Spec;
 public final class BenchCommand implements Callable<Integer> {
   /** Pause before each timed run, so spinning worker threads of the engine that ran last have parked. */
   private static final long SETTLE_MILLIS = 50;
+  /** Longest wait for the JIT compiler to go quiet before a timed run. */
+  private static final long SETTLE_MAX_MILLIS = 3000;
 
   @Spec CommandLine.Model.CommandSpec spec;
 
@@ -115,6 +118,10 @@ public final class BenchCommand implements Callable<Integer> {
       out.printf("timed: ppN = N tokens as one batch from an empty KV cache; tgN = N single-token steps after a %d-token prompt; logits for the last token of every batch%n", BenchTest.TG_PROMPT);
       if (llama != null) {
         out.printf("llama.cpp %s through FFM on de.kherud:llama's bundled library (timed: llama_decode + llama_synchronize); %s%n", llama.build(), llama.systemInfo());
+        if (threads > 1 && threads >= Runtime.getRuntime().availableProcessors()) {
+          out.printf("note: %d threads on %d cores: llama.cpp's threads meet at a barrier after every operation, so any other load on the machine slows it far more than Caravan; compare only runs on a quiet machine%n",
+              threads, Runtime.getRuntime().availableProcessors());
+        }
       }
       out.flush();
 
@@ -260,9 +267,26 @@ public final class BenchCommand implements Callable<Integer> {
     return System.nanoTime() - t0;
   }
 
+  /**
+   * Waits until the threads of the engine that ran last have parked and the JIT compiler has been idle for a moment
+   * (at most {@value #SETTLE_MAX_MILLIS} ms): compiler threads still busy with Caravan's code would take a core from
+   * llama.cpp, whose threads wait for each other after every operation.
+   */
   private static void settle() {
+    CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
+    boolean watchJit = jit != null && jit.isCompilationTimeMonitoringSupported();
+    long deadline = System.nanoTime() + SETTLE_MAX_MILLIS * 1_000_000L;
     try {
+      long compiled = watchJit ? jit.getTotalCompilationTime() : 0;
       Thread.sleep(SETTLE_MILLIS);
+      while (watchJit && System.nanoTime() < deadline) {
+        long now = jit.getTotalCompilationTime();
+        if (now == compiled) {
+          break;
+        }
+        compiled = now;
+        Thread.sleep(SETTLE_MILLIS);
+      }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IllegalStateException("interrupted", e);
