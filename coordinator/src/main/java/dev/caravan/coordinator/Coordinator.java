@@ -51,6 +51,7 @@ public final class Coordinator implements AutoCloseable {
       String clusterName,
       String host,
       int grpcPort,
+      int internalPort,
       int hazelcastPort,
       List<String> join,
       int metricsPort,
@@ -72,6 +73,7 @@ public final class Coordinator implements AutoCloseable {
   private String weightType;
   private Tokenizer tokenizer;
   private GrpcServer grpc;
+  private GrpcServer internal;
   private MetricsServer metricsServer;
   private HazelcastInstance hz;
   private PipelineExecutor executor;
@@ -108,9 +110,11 @@ public final class Coordinator implements AutoCloseable {
     DeferredPlacements deferred = new DeferredPlacements();
     loop = new ServingLoop(tokenizer, scheduler, executor, deferred, metrics, System::nanoTime, new ServingLoop.Settings(modelConfig.contextLength(), config.sessionIdle(), config.noPlanWait()));
     InferenceService inference = new InferenceService(validator, tokenizer, loop, new View(), metrics);
-    grpc = new GrpcServer("coordinator", GrpcServer.netty(config.host(), config.grpcPort()), List.of(inference, new SinkService(executor)), List.of()).start();
+    // the public API and the workers' result sink listen on separate ports: clients never reach the sink
+    grpc = new GrpcServer("coordinator", GrpcServer.netty(config.host(), config.grpcPort()), List.of(inference), List.of()).start();
+    internal = new GrpcServer("coordinator-internal", GrpcServer.netty(config.host(), config.internalPort()), List.of(new SinkService(executor)), List.of()).start();
     String address = config.host() + ":" + grpc.port();
-    executor.setReplyTo(address);
+    executor.setReplyTo(config.host() + ":" + internal.port());
     metricsServer = MetricsServer.start(config.host(), config.metricsPort(), metrics.registry);
 
     Map<String, String> attrs = new HashMap<>();
@@ -154,6 +158,9 @@ public final class Coordinator implements AutoCloseable {
   public void close() {
     if (grpc != null) {
       grpc.drain(Duration.ofSeconds(1));
+    }
+    if (internal != null) {
+      internal.drain(Duration.ofSeconds(1));
     }
     if (plans != null) {
       plans.close();

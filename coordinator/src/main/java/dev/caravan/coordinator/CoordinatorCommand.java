@@ -30,6 +30,9 @@ public final class CoordinatorCommand implements Callable<Integer> {
   @Option(names = "--grpc-port", defaultValue = "7070", description = "Public gRPC port (default: ${DEFAULT-VALUE}).")
   int grpcPort;
 
+  @Option(names = "--internal-port", defaultValue = "0", description = "gRPC port where workers deliver results (PipelineSink); 0 picks a free one (default: ${DEFAULT-VALUE}).")
+  int internalPort;
+
   @Option(names = "--hazelcast-port", defaultValue = "5701", description = "Hazelcast port workers join (default: ${DEFAULT-VALUE}).")
   int hazelcastPort;
 
@@ -70,14 +73,14 @@ public final class CoordinatorCommand implements Callable<Integer> {
     }
     new ProcessChecks(spec)
         .modelFile(model)
-        .ports(grpcPort, metricsPort, hazelcastPort)
+        .ports(grpcPort, internalPort, metricsPort, hazelcastPort)
         .check(maxRunning >= 1 && maxWaiting >= 0 && maxBatchTokens >= 1, "--max-running and --max-batch-tokens must be positive, --max-waiting not negative")
         .positive(stepTimeout, "--step-timeout")
         .positive(sessionIdle, "--session-idle")
         .positive(noPlanWait, "--no-plan-wait")
         .notNegative(drainTimeout, "--drain-timeout")
         .join(join);
-    Coordinator c = new Coordinator(new Coordinator.Config(model, clusterName, host, grpcPort, hazelcastPort, join, metricsPort, new SchedulerConfig(maxRunning, maxWaiting, maxBatchTokens, 1), stepTimeout, sessionIdle, noPlanWait, drainTimeout));
+    Coordinator c = new Coordinator(new Coordinator.Config(model, clusterName, host, grpcPort, internalPort, hazelcastPort, join, metricsPort, new SchedulerConfig(maxRunning, maxWaiting, maxBatchTokens, 1), stepTimeout, sessionIdle, noPlanWait, drainTimeout));
     Runtime.getRuntime().addShutdownHook(new Thread(c::drain, "caravan-drain"));
     c.start();
     c.awaitTermination();

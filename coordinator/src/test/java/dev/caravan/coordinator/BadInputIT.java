@@ -114,6 +114,28 @@ class BadInputIT {
   }
 
   @Test
+  void thePublicPortDoesNotServeTheInternalSink() throws Exception {
+    var done = new java.util.concurrent.CompletableFuture<Status>();
+    var frames = dev.caravan.proto.v1.PipelineSinkGrpc.newStub(cluster.channel()).deliver(new io.grpc.stub.StreamObserver<>() {
+      @Override
+      public void onNext(dev.caravan.proto.v1.FrameAck ack) {}
+
+      @Override
+      public void onError(Throwable t) {
+        done.complete(Status.fromThrowable(t));
+      }
+
+      @Override
+      public void onCompleted() {
+        done.complete(Status.OK);
+      }
+    });
+    frames.onNext(dev.caravan.proto.v1.ActivationFrame.newBuilder().setBatchId(1).build());
+    frames.onCompleted();
+    assertEquals(Status.Code.UNIMPLEMENTED, done.get(10, TimeUnit.SECONDS).getCode(), "clients cannot inject results");
+  }
+
+  @Test
   void cancelledRequestFreesItsCache() throws Exception {
     var ctx = io.grpc.Context.current().withCancellation();
     var it = ctx.call(() -> InferenceGrpc.newBlockingStub(cluster.channel()).withDeadlineAfter(60, TimeUnit.SECONDS).generate(GenerationClient.greedy("Once upon a time", 480).build()));
