@@ -37,6 +37,12 @@ final class VectorDots {
   private static final VectorShuffle<Integer> K4_HIGH = VectorShuffle.fromValues(IntVector.SPECIES_512, 0, 0, 0, 0, 0, 1, 2, 3, 0, 0, 0, 0, 4, 5, 6, 7);
   private static final int[] K4_HIGH_MASK = {0, 0, 0, 0, 0x30, 0x30, 0x30, 0x30, 0, 0, 0, 0, 0x30, 0x30, 0x30, 0x30}; // (b >> 2) & 0x30
 
+  /** Q4_0's quants minus 8, one per lane of a 16-lane vector. */
+  private static final float[] Q4_LEVELS = {-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7};
+
+  /** Q4_K's quants, one per lane of a 16-lane vector. */
+  private static final float[] Q4_K_LEVELS = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+
   private VectorDots() {}
 
   static float dotF32(MemorySegment s, long base, int n, float[] x, int xOff, float[] lanes) {
@@ -208,6 +214,35 @@ final class VectorDots {
   }
 
   static float dotQ4_0(MemorySegment s, long base, int blocks, float[] x, int xOff, float[] lanes) {
+    return P == 1 ? dotQ4_0_16(s, base, blocks, x, xOff, lanes) : dotQ4_0Any(s, base, blocks, x, xOff, lanes);
+  }
+
+  /**
+   * Q4_0 with 16 float lanes: a block's 16 possible weights (q - 8) * d fill one vector, and each nibble picks its
+   * weight from it with a lane permute — the values of {@link #dotQ4_0Any}, bit for bit, with about half the work per
+   * block (no byte-to-float conversions, no per-value scaling).
+   */
+  private static float dotQ4_0_16(MemorySegment s, long base, int blocks, float[] x, int xOff, float[] lanes) {
+    FloatVector levels = FloatVector.fromArray(F, Q4_LEVELS, 0); // (16) q - 8 for q = 0..15
+    FloatVector a = FloatVector.zero(F);
+    FloatVector b = FloatVector.zero(F);
+    for (int blk = 0; blk < blocks; blk++) {
+      long o = base + 18L * blk;
+      float d = f16(s, o);
+      int xb = xOff + 32 * blk;
+      IntVector table = levels.mul(d).reinterpretAsInts(); // (16) the block's weights, as bits, by quant
+      // the 16 bytes as 16 int lanes (sign-extended: selectFrom wraps an index to its low 4 bits, the low nibble)
+      IntVector qs = (IntVector) ByteVector.fromMemorySegment(B128, s, o + 2, LE).convertShape(VectorOperators.B2I, I, 0);
+      // low nibbles are values 0..15 (into a), high nibbles 16..31 (into b)
+      a = qs.selectFrom(table).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xb), a);
+      b = qs.lanewise(VectorOperators.LSHR, 4).selectFrom(table).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xb + 16), b);
+    }
+    a.add(b).intoArray(lanes, 0);
+    return VectorWidth.sum(lanes);
+  }
+
+  /** Q4_0 at any width: each half of a block converted to floats and scaled. */
+  private static float dotQ4_0Any(MemorySegment s, long base, int blocks, float[] x, int xOff, float[] lanes) {
     FloatVector a = FloatVector.zero(F);
     FloatVector b = FloatVector.zero(F);
     for (int blk = 0; blk < blocks; blk++) {
@@ -249,6 +284,43 @@ final class VectorDots {
   }
 
   static float dotQ4_K(MemorySegment s, long base, int blocks, float[] x, int xOff, float[] lanes, float[] k4) {
+    return P == 1 ? dotQ4_K16(s, base, blocks, x, xOff, lanes, k4) : dotQ4_KAny(s, base, blocks, x, xOff, lanes, k4);
+  }
+
+  /**
+   * Q4_K with 16 float lanes: as {@link #dotQ4_0_16}, each sub-block's 16 possible weights sc * q - mn fill one vector
+   * and the nibbles pick from it — the values of {@link #dotQ4_KAny}, bit for bit.
+   */
+  private static float dotQ4_K16(MemorySegment s, long base, int blocks, float[] x, int xOff, float[] lanes, float[] k4) {
+    FloatVector levels = FloatVector.fromArray(F, Q4_K_LEVELS, 0); // (16) q = 0..15
+    FloatVector a = FloatVector.zero(F);
+    FloatVector b = FloatVector.zero(F);
+    for (int blk = 0; blk < blocks; blk++) {
+      long o = base + 144L * blk;
+      int dm = s.get(I32, o);
+      float d = Float.float16ToFloat((short) dm);
+      float dmin = Float.float16ToFloat((short) (dm >>> 16));
+      unpackK4(s, o + 4, d, dmin, k4);
+      for (int g = 0; g < 4; g++) {
+        // bytes qs[32g .. 32g+32) as 32 int lanes: low nibbles are sub-block 2g, high nibbles 2g + 1
+        IntVector lo = levels.mul(k4[2 * g]).sub(k4[8 + 2 * g]).reinterpretAsInts(); // (16) sub-block 2g's weights by quant
+        IntVector hi = levels.mul(k4[2 * g + 1]).sub(k4[9 + 2 * g]).reinterpretAsInts(); // (16) sub-block 2g + 1's
+        IntVector q0 = (IntVector) ByteVector.fromMemorySegment(B128, s, o + 16 + 32 * g, LE).convertShape(VectorOperators.B2I, I, 0);
+        IntVector q1 = (IntVector) ByteVector.fromMemorySegment(B128, s, o + 32 + 32 * g, LE).convertShape(VectorOperators.B2I, I, 0);
+        int xg = xOff + 256 * blk + 64 * g;
+        // selectFrom wraps each index to its low 4 bits: the low nibble, or after the shift the high one
+        a = q0.selectFrom(lo).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xg), a);
+        b = q1.selectFrom(lo).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xg + 16), b);
+        a = q0.lanewise(VectorOperators.LSHR, 4).selectFrom(hi).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xg + 32), a);
+        b = q1.lanewise(VectorOperators.LSHR, 4).selectFrom(hi).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xg + 48), b);
+      }
+    }
+    a.add(b).intoArray(lanes, 0);
+    return VectorWidth.sum(lanes);
+  }
+
+  /** Q4_K at any width: each sub-block's nibbles converted to floats, scaled and shifted by its min. */
+  private static float dotQ4_KAny(MemorySegment s, long base, int blocks, float[] x, int xOff, float[] lanes, float[] k4) {
     FloatVector a = FloatVector.zero(F);
     FloatVector b = FloatVector.zero(F);
     for (int blk = 0; blk < blocks; blk++) {
