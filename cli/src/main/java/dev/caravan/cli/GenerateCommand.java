@@ -6,7 +6,6 @@ import dev.caravan.proto.v1.GenerateResponse;
 import dev.caravan.proto.v1.InferenceGrpc;
 import dev.caravan.proto.v1.SamplingParams;
 import io.grpc.ManagedChannel;
-import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -89,13 +88,15 @@ public final class GenerateCommand implements Callable<Integer> {
       req.setSessionId(session);
     }
     ManagedChannel channel = Channels.forAddress(target);
+    boolean first = true;
     try {
       Iterator<GenerateResponse> it = InferenceGrpc.newBlockingStub(channel).withDeadlineAfter(timeoutSeconds, TimeUnit.SECONDS).generate(req.build());
-      if (!chat) {
-        out.print(prompt);
-      }
       while (it.hasNext()) {
         GenerateResponse r = it.next();
+        if (first && !chat) {
+          out.print(prompt); // once the coordinator has accepted the request
+        }
+        first = false;
         if (r.hasDelta()) {
           out.print(r.getDelta().getText());
         } else if (r.hasDone()) {
@@ -108,9 +109,10 @@ public final class GenerateCommand implements Callable<Integer> {
       }
       return 0;
     } catch (StatusRuntimeException e) {
-      out.println();
-      Status s = e.getStatus();
-      System.err.println("caravan generate: " + s.getCode() + (s.getDescription() == null ? "" : ": " + s.getDescription()));
+      if (!first) {
+        out.println(); // end the partial answer
+      }
+      System.err.println("caravan generate: " + RpcErrors.describe(target, e));
       return 2;
     } finally {
       Channels.close(channel);

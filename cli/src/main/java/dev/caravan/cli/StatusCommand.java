@@ -61,7 +61,7 @@ public final class StatusCommand implements Callable<Integer> {
       }
       return 0;
     } catch (StatusRuntimeException e) {
-      System.err.println("caravan status: " + target + ": " + e.getStatus().getCode() + (e.getStatus().getDescription() == null ? "" : ": " + e.getStatus().getDescription()));
+      System.err.println("caravan status: " + RpcErrors.describe(target, e));
       return 2;
     } finally {
       Channels.close(channel);
