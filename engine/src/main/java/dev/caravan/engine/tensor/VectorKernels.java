@@ -42,6 +42,9 @@ import java.util.Objects;
  *       small per-thread float array.
  *   <li>No inner loops over the {@code 16/L} vectors of a unit: they are written out behind constant tests
  *       ({@code if (P >= 2)}, folded away by C2), because accumulator phis of a short inner loop got boxed.
+ *   <li>Loop bodies stay small: C2 parses a body once, and one that fills its node budget (the 512-bit Q6_K half with
+ *       all four kinds written out, 65,000 nodes) stops inlining the vector methods near its end, which then box on
+ *       every call, on some compilations only. That kernel loops over pairs of kinds instead.
  *   <li>Nibbles are shifted on 32-bit lanes and masked (x86 has no byte shifts), and 16-byte halves are loaded
  *       separately rather than converting the upper half of a 32-byte vector (a byte permute and a blend).
  * </ul>
