@@ -36,7 +36,8 @@ class MatMulAllocationTest {
       try (Parallel p = new Parallel(2)) {
         Runnable one = () -> MatMul.matmul(k, p, w, x, 1, out);
         Runnable five = () -> MatMul.matmul(k, p, w, x, 5, out);
-        Runnable dequantize = () -> k.dequantizeRow(w, 7, row, 0);
+        int[] next = {0};
+        Runnable dequantize = () -> k.dequantizeRow(w, next[0]++ % 64, row, 0); // every row in turn
         Runnable calls = () -> {
           for (int i = 0; i < 200; i++) {
             one.run();
