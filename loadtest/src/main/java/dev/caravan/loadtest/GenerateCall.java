@@ -36,14 +36,29 @@ final class GenerateCall implements StreamObserver<GenerateResponse> {
   }
 
   /**
-   * Sends the request now.
+   * Sends the request now, for a client that took it up at {@code startNanos} (closed loop: there is no schedule to
+   * fall behind, so no queue time; building the prompt counts in its latency).
    *
    * @param runStartNanos the run's time zero ({@link System#nanoTime()} scale)
-   * @param startNanos when the request counts as started: its scheduled time (open loop) or now (closed loop)
    * @param timeout the call's deadline, from now
    */
-  static CompletableFuture<RequestResult> start(InferenceGrpc.InferenceStub stub, long index, Workload.RequestSpec spec, long runStartNanos, long startNanos, Duration timeout, LiveCounters live) {
-    GenerateCall call = new GenerateCall(index, spec, runStartNanos, startNanos, System.nanoTime(), live);
+  static CompletableFuture<RequestResult> startNow(InferenceGrpc.InferenceStub stub, long index, Workload.RequestSpec spec, long runStartNanos, long startNanos, Duration timeout, LiveCounters live) {
+    return send(stub, new GenerateCall(index, spec, runStartNanos, startNanos, startNanos, live), spec, timeout, live);
+  }
+
+  /**
+   * Sends the request now, counting it as started at its scheduled time (open loop: a wait for a free slot counts in
+   * its latency).
+   *
+   * @param runStartNanos the run's time zero ({@link System#nanoTime()} scale)
+   * @param scheduledNanos when the request was due
+   * @param timeout the call's deadline, from now
+   */
+  static CompletableFuture<RequestResult> start(InferenceGrpc.InferenceStub stub, long index, Workload.RequestSpec spec, long runStartNanos, long scheduledNanos, Duration timeout, LiveCounters live) {
+    return send(stub, new GenerateCall(index, spec, runStartNanos, scheduledNanos, System.nanoTime(), live), spec, timeout, live);
+  }
+
+  private static CompletableFuture<RequestResult> send(InferenceGrpc.InferenceStub stub, GenerateCall call, Workload.RequestSpec spec, Duration timeout, LiveCounters live) {
     live.sent();
     try {
       stub.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS).generate(spec.request(), call);

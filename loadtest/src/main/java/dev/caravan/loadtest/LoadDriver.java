@@ -62,7 +62,7 @@ final class LoadDriver {
             if (i >= limit) {
               return;
             }
-            results.add(GenerateCall.start(stub, i, workload.request(i), t0, now, requestTimeout, live).join());
+            results.add(GenerateCall.startNow(stub, i, workload.request(i), t0, now, requestTimeout, live).join());
           }
         });
       }

@@ -42,7 +42,7 @@ class LoadDriverTest {
         assertEquals(5, r.outputTokens());
         assertEquals(4, r.itlSeconds().length);
         assertTrue(r.ttftSeconds() > 0 && r.latencySeconds() >= r.ttftSeconds());
-        assertEquals(0, r.queueSeconds(), 1e-3);
+        assertEquals(0.0, r.queueSeconds(), "a closed-loop request is sent when it starts");
       }
       assertEquals(20, fake.calls.get());
       assertTrue(fake.maxActive.get() <= 3, "server saw " + fake.maxActive.get() + " at once");
