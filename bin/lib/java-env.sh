@@ -1,5 +1,6 @@
 # Sourced by bin/caravan, ops/* and .ci/run: finds a JDK >= 25 and exports JAVA_HOME and PATH,
 # or exits with a message that says what to install. Nothing else here has side effects.
+# caravan_require_maven: for the scripts that build, the same for Maven.
 
 caravan_jdk_major() {
   # prints the major version of the JDK at $1, from its release file; empty if none
@@ -35,6 +36,13 @@ case " ${MAVEN_OPTS:-} " in
   *sun-misc-unsafe-memory-access*) ;;
   *) export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow" ;;
 esac
+
+caravan_require_maven() {
+  command -v mvn >/dev/null 2>&1 && return 0
+  echo "caravan: needs Maven 3.8 or newer to build and found no mvn on PATH." >&2
+  echo "caravan: install it (Debian/Ubuntu: apt-get install maven; or https://maven.apache.org/download.cgi) and retry." >&2
+  exit 3
+}
 
 # Flags every Caravan JVM needs: the Vector API, native access, and what Hazelcast wants on 25
 CARAVAN_JVM_FLAGS=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED
