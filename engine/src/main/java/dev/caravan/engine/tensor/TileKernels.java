@@ -124,7 +124,7 @@ final class TileKernels {
 
   /**
    * The end of a batched (row, token) dot: accumulators A and B from {@code acc[ai ..]}, the remaining whole vectors
-   * after {@code whole} into A, the lane sum of A + B, then the scalar tail, as in {@link #tileDot1}.
+   * after {@code whole} into A, the lane sum of A + B, then the scalar tail, as in {@link SimdMath#dot}.
    */
   static float finish(float[] w, int wo, int n, int whole, float[] x, int xo, float[] acc, int ai, float[] lanes) {
     FloatVector a = FloatVector.fromArray(F, acc, ai);
@@ -145,36 +145,6 @@ final class TileKernels {
     v = v.add(v.rearrange(VectorWidth.ROT2));
     v = v.add(v.rearrange(VectorWidth.ROT1));
     float r = v.lane(0);
-    for (; i < n; i++) {
-      r += w[wo + i] * x[xo + i];
-    }
-    return r;
-  }
-
-  /** One dequantized row against one token, in the documented order. */
-  static float tileDot1(float[] w, int wo, int n, float[] x, int xo, float[] lanes) {
-    FloatVector a = FloatVector.zero(F);
-    FloatVector b = FloatVector.zero(F);
-    int i = 0;
-    for (; i + 32 <= n; i += 32) {
-      a = FloatVector.fromArray(F, w, wo + i).fma(FloatVector.fromArray(F, x, xo + i), a);
-      b = FloatVector.fromArray(F, w, wo + i + 16).fma(FloatVector.fromArray(F, x, xo + i + 16), b);
-      if (P >= 2) {
-        a = FloatVector.fromArray(F, w, wo + i + L).fma(FloatVector.fromArray(F, x, xo + i + L), a);
-        b = FloatVector.fromArray(F, w, wo + i + 16 + L).fma(FloatVector.fromArray(F, x, xo + i + 16 + L), b);
-      }
-      if (P == 4) {
-        a = FloatVector.fromArray(F, w, wo + i + 2 * L).fma(FloatVector.fromArray(F, x, xo + i + 2 * L), a);
-        b = FloatVector.fromArray(F, w, wo + i + 16 + 2 * L).fma(FloatVector.fromArray(F, x, xo + i + 16 + 2 * L), b);
-        a = FloatVector.fromArray(F, w, wo + i + 3 * L).fma(FloatVector.fromArray(F, x, xo + i + 3 * L), a);
-        b = FloatVector.fromArray(F, w, wo + i + 16 + 3 * L).fma(FloatVector.fromArray(F, x, xo + i + 16 + 3 * L), b);
-      }
-    }
-    for (; i + L <= n; i += L) {
-      a = FloatVector.fromArray(F, w, wo + i).fma(FloatVector.fromArray(F, x, xo + i), a);
-    }
-    a.add(b).intoArray(lanes, 0);
-    float r = VectorWidth.sum(lanes);
     for (; i < n; i++) {
       r += w[wo + i] * x[xo + i];
     }

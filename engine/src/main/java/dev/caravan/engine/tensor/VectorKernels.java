@@ -155,7 +155,7 @@ public final class VectorKernels implements Kernels {
    * column blocks of {@link #COL_BLOCK} (so the tile and token slices it touches stay in L1), one accumulator half at a
    * time. Each (row, token) accumulator receives exactly the fused multiply-adds of {@link #dot}, in the same order
    * (accumulators are parked in a scratch array between blocks, which is exact), so every result is bit-identical.
-   * Leftover tokens use the one-token F32 kernel over the tile.
+   * Leftover tokens use the one-token F32 dot ({@link SimdMath#dot}, the same order) over the tile.
    */
   @Override
   public void dotRows(WeightMatrix w, int rowFrom, int rowTo, float[] x, int xOff, int xStride, int nTokens, float[] out, int outOff, int outStride) {
@@ -215,7 +215,7 @@ public final class VectorKernels implements Kernels {
       for (; t < nTokens; t++) {
         int xt = xOff + t * xStride;
         for (int r = 0; r < rows; r++) {
-          out[outOff + t * outStride + r0 + r] = TileKernels.tileDot1(tile, r * n, n, x, xt, lanes);
+          out[outOff + t * outStride + r0 + r] = SimdMath.dot(tile, r * n, x, xt, n);
         }
       }
     }
