@@ -4,15 +4,15 @@ import dev.caravan.engine.model.Batch;
 import dev.caravan.engine.model.KvCache;
 import dev.caravan.engine.model.LlamaConfig;
 import dev.caravan.engine.model.LlamaModel;
-import dev.caravan.engine.model.LlamaStage;
+import dev.caravan.engine.model.LayerStack;
 import dev.caravan.engine.tensor.Kernels;
 import dev.caravan.engine.tensor.Parallel;
 
-/** Caravan's engine in this process: the whole model as one {@link LlamaStage}, a {@link Parallel} of the benchmark's threads. */
+/** Caravan's engine in this process: the whole model as one {@link LayerStack}, a {@link Parallel} of the benchmark's threads. */
 final class CaravanBenchEngine implements BenchEngine {
   private final LlamaModel model;
   private final Parallel parallel;
-  private final LlamaStage stage;
+  private final LayerStack stage;
   private final float[] logits; // (vocab) of the last token of a batch
   private KvCache cache;
   private Batch batch;
@@ -21,7 +21,7 @@ final class CaravanBenchEngine implements BenchEngine {
   CaravanBenchEngine(LlamaModel model, Parallel parallel) {
     this.model = model;
     this.parallel = parallel;
-    this.stage = model.stage();
+    this.stage = model.layers();
     this.logits = new float[model.config().vocabSize()];
   }
 

@@ -3,7 +3,7 @@ package dev.caravan.cli;
 import dev.caravan.engine.model.Batch;
 import dev.caravan.engine.model.KvCache;
 import dev.caravan.engine.model.LlamaModel;
-import dev.caravan.engine.model.LlamaStage;
+import dev.caravan.engine.model.LayerStack;
 import dev.caravan.engine.sampling.Sampler;
 import dev.caravan.engine.sampling.SamplingParams;
 import dev.caravan.engine.tokenizer.ChatPrompt;
@@ -89,7 +89,7 @@ public final class RunCommand implements Callable<Integer> {
     PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
     try (Parallel parallel = new Parallel(threads); LlamaModel m = Loading.open(cmd, model, parallel, !noProgress)) {
       Tokenizer tok = Tokenizer.fromGguf(m.file().metadata());
-      LlamaStage stage = m.stage();
+      LayerStack stage = m.layers();
       int[] ids = chat ? new ChatPrompt(tok).encodeUser(prompt) : tok.encode(prompt, true, false);
       int ctx = m.config().contextLength();
       if (ids.length >= ctx) {

@@ -57,7 +57,7 @@ public final class StatusCommand implements Callable<Integer> {
       System.out.printf("requests: %d running, %d waiting%n", s.getRunningRequests(), s.getWaitingRequests());
       System.out.printf("KV placement (%d sessions):%n", s.getKvPlacementCount());
       for (var kv : s.getKvPlacementList()) {
-        System.out.printf("  %s: plan #%d, %d tokens on %d stages%n", kv.getSessionId(), kv.getPlanEpoch(), kv.getHoldingsCount() == 0 ? 0 : kv.getHoldings(0).getTokens(), kv.getHoldingsCount());
+        System.out.printf("  %s: plan #%d, %d tokens on %d stages%n", kv.getCacheKey(), kv.getPlanEpoch(), kv.getHoldingsCount() == 0 ? 0 : kv.getHoldings(0).getTokens(), kv.getHoldingsCount());
       }
       return 0;
     } catch (StatusRuntimeException e) {

@@ -6,7 +6,7 @@ public final class ClusterNames {
 
   /** IMap&lt;String model, Plan&gt;: the current plan of each model. */
   public static final String PLANS = "caravan.plans";
-  /** IMap&lt;String sessionId, SessionPlacement&gt;: where every live session's KV cache lives. */
+  /** IMap&lt;String cacheKey, SessionPlacement&gt;: where every live sequence's KV cache lives. */
   public static final String KV = "caravan.kv";
   /** IMap&lt;String workerUuid, Long epoch&gt;: the newest plan epoch whose layers the worker has loaded. */
   public static final String READY = "caravan.ready";

@@ -6,10 +6,10 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Where one session's KV cache lives: one {@link KvHolding} per stage of the plan it runs on. Kept in Hazelcast
+ * Where one sequence's KV cache lives (by cache key: "s:" + session id, or "r:" + request number): one {@link KvHolding} per stage of the plan it runs on. Kept in Hazelcast
  * ({@link ClusterNames#KV}); changed only through entry processors, so concurrent updates never interleave.
  */
-public record SessionPlacement(String sessionId, long planEpoch, List<KvHolding> holdings, long updatedAtMillis) implements Serializable {
+public record SessionPlacement(String cacheKey, long planEpoch, List<KvHolding> holdings, long updatedAtMillis) implements Serializable {
 
   public SessionPlacement {
     holdings = List.copyOf(holdings);
@@ -25,8 +25,8 @@ public record SessionPlacement(String sessionId, long planEpoch, List<KvHolding>
   }
 
   /** Builds the placement of a session holding {@code tokens} positions on every stage of {@code plan}. */
-  public static SessionPlacement on(String sessionId, Plan plan, int tokens, long nowMillis) {
-    return new SessionPlacement(sessionId, plan.epoch(), plan.stages().stream().map(s -> new KvHolding(s.workerUuid(), s.layerStart(), s.layerEnd(), tokens)).toList(), nowMillis);
+  public static SessionPlacement on(String cacheKey, Plan plan, int tokens, long nowMillis) {
+    return new SessionPlacement(cacheKey, plan.epoch(), plan.stages().stream().map(s -> new KvHolding(s.workerUuid(), s.layerStart(), s.layerEnd(), tokens)).toList(), nowMillis);
   }
 
   /**

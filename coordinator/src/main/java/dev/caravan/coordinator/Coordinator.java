@@ -240,12 +240,12 @@ public final class Coordinator implements AutoCloseable {
       if (latest != null) {
         dev.caravan.proto.v1.Plan.Builder pb = dev.caravan.proto.v1.Plan.newBuilder().setEpoch(latest.epoch()).setModel(latest.model()).setReady(latest == plans.serving());
         for (StageAssignment s : latest.stages()) {
-          pb.addStages(dev.caravan.proto.v1.Stage.newBuilder().setIndex(s.index()).setWorkerUuid(s.workerUuid()).setGrpcAddress(s.grpcAddress()).setLayerStart(s.layerStart()).setLayerEnd(s.layerEnd()));
+          pb.addStages(dev.caravan.proto.v1.PlanStage.newBuilder().setIndex(s.index()).setWorkerUuid(s.workerUuid()).setGrpcAddress(s.grpcAddress()).setLayerStart(s.layerStart()).setLayerEnd(s.layerEnd()));
         }
         b.setPlan(pb);
       }
       for (SessionPlacement p : placements.snapshot()) {
-        var sp = dev.caravan.proto.v1.SessionPlacement.newBuilder().setSessionId(p.sessionId()).setPlanEpoch(p.planEpoch());
+        var sp = dev.caravan.proto.v1.SessionPlacement.newBuilder().setCacheKey(p.cacheKey()).setPlanEpoch(p.planEpoch());
         for (var h : p.holdings()) {
           sp.addHoldings(KvHolding.newBuilder().setWorkerUuid(h.workerUuid()).setLayerStart(h.layerStart()).setLayerEnd(h.layerEnd()).setTokens(h.tokens()));
         }

@@ -10,7 +10,7 @@ import dev.caravan.engine.gguf.GgufFile;
 import dev.caravan.engine.gguf.GgufTensorInfo;
 import dev.caravan.engine.tokenizer.Tokenizer;
 import dev.caravan.proto.v1.ClusterStatusResponse;
-import dev.caravan.proto.v1.Stage;
+import dev.caravan.proto.v1.PlanStage;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
@@ -43,7 +43,7 @@ class ThreeWorkersIT {
       cluster.addWorker();
       ClusterStatusResponse s3 = cluster.awaitServing(3, Duration.ofSeconds(90));
       String smallUuid = s3.getMembersList().stream().filter(m -> m.getRole().equals("worker") && m.getFreeMemoryBytes() < 10 * layerBytes).findFirst().orElseThrow().getUuid();
-      Stage smallStage = s3.getPlan().getStagesList().stream().filter(st -> st.getWorkerUuid().equals(smallUuid)).findFirst().orElseThrow();
+      PlanStage smallStage = s3.getPlan().getStagesList().stream().filter(st -> st.getWorkerUuid().equals(smallUuid)).findFirst().orElseThrow();
       assertEquals(1, smallStage.getLayerEnd() - smallStage.getLayerStart(), "memory-capped worker runs one layer: " + s3.getPlan());
       assertTrue(small.alive());
 

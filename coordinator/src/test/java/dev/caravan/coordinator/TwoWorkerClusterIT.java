@@ -45,13 +45,13 @@ class TwoWorkerClusterIT {
   /** Greedy ids from the single-process engine, in this JVM. */
   static int[] engineGreedy(int[] prompt, int count) throws Exception {
     try (Parallel p = new Parallel(1); LlamaModel m = LlamaModel.open(MODEL, p)) {
-      KvCache cache = m.stage().newCache();
+      KvCache cache = m.layers().newCache();
       Batch b = new Batch(prompt.length);
       float[] logits = new float[m.config().vocabSize()];
       b.addSequence(prompt, cache, true);
       int[] out = new int[count];
       for (int k = 0; k < count; k++) {
-        m.stage().forward(b, null, logits);
+        m.layers().forward(b, null, logits);
         int best = 0;
         for (int t = 1; t < logits.length; t++) {
           best = logits[t] > logits[best] ? t : best;
@@ -90,7 +90,7 @@ class TwoWorkerClusterIT {
     var future = java.util.concurrent.CompletableFuture.supplyAsync(() -> GenerationClient.generate(cluster.channel(), GenerationClient.greedy("Once upon a time", 400).build(), 120));
     // one-off requests are placed under "r:<id>"; sessions (other tests) under "s:<session id>"
     java.util.function.Function<dev.caravan.proto.v1.ClusterStatusResponse, java.util.List<dev.caravan.proto.v1.SessionPlacement>> requests =
-        s -> s.getKvPlacementList().stream().filter(p -> p.getSessionId().startsWith("r:")).toList();
+        s -> s.getKvPlacementList().stream().filter(p -> p.getCacheKey().startsWith("r:")).toList();
     var during = cluster.await("a KV placement for the running request", s -> requests.apply(s).size() == 1 && requests.apply(s).get(0).getHoldings(0).getTokens() > 5, Duration.ofSeconds(30));
     var placement = requests.apply(during).get(0);
     assertEquals(during.getPlan().getEpoch(), placement.getPlanEpoch());
@@ -112,8 +112,8 @@ class TwoWorkerClusterIT {
     int prompt1 = r1.done().getUsage().getPromptTokens();
     assertEquals(0, r1.done().getUsage().getCachedPromptTokens());
     // the session keeps its cache: prompt plus generated tokens but the last
-    var kept = cluster.await("the session's KV placement", s -> s.getKvPlacementList().stream().anyMatch(p -> p.getSessionId().equals("s:story-1")), Duration.ofSeconds(10));
-    var holding = kept.getKvPlacementList().stream().filter(p -> p.getSessionId().equals("s:story-1")).findFirst().orElseThrow();
+    var kept = cluster.await("the session's KV placement", s -> s.getKvPlacementList().stream().anyMatch(p -> p.getCacheKey().equals("s:story-1")), Duration.ofSeconds(10));
+    var holding = kept.getKvPlacementList().stream().filter(p -> p.getCacheKey().equals("s:story-1")).findFirst().orElseThrow();
     assertEquals(prompt1 + 15, holding.getHoldings(0).getTokens());
 
     String turn2 = turn1 + r1.text() + " She said";

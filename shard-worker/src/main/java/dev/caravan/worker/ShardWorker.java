@@ -156,9 +156,9 @@ public final class ShardWorker implements AutoCloseable {
   /** Seconds to run one layer for one token: loads layer 0 alone and times decode steps after a warm-up (median). */
   private double measureSecondsPerLayer() throws IOException {
     try (LlamaModel probe = LlamaModel.open(config.model(), new LayerRange(0, 1), parallel, null)) {
-      KvCache cache = probe.stage().newCache(64);
+      KvCache cache = probe.layers().newCache(64);
       Batch batch = new Batch(1);
-      float[] out = new float[probe.stage().outputSize(oneToken(batch, cache))];
+      float[] out = new float[probe.layers().outputSize(oneToken(batch, cache))];
       long[] times = new long[31];
       for (int i = -60; i < times.length; i++) {
         if (cache.length() >= cache.capacity()) {
@@ -166,7 +166,7 @@ public final class ShardWorker implements AutoCloseable {
         }
         oneToken(batch, cache);
         long t0 = System.nanoTime();
-        probe.stage().forward(batch, null, out);
+        probe.layers().forward(batch, null, out);
         if (i >= 0) {
           times[i] = System.nanoTime() - t0;
         }
@@ -236,7 +236,7 @@ public final class ShardWorker implements AutoCloseable {
 
   CompletableFuture<ReleaseResponse> release(ReleaseRequest r) {
     return CompletableFuture.supplyAsync(() -> {
-      long[] freed = host.release(r.getSessionIdsList(), r.getPlanEpoch());
+      long[] freed = host.release(r.getCacheKeysList(), r.getPlanEpoch());
       int retired = r.getRetireBelowEpoch() > 0 ? host.retireBelow(r.getRetireBelowEpoch()) : 0;
       return ReleaseResponse.newBuilder().setSessionsReleased((int) freed[0] + retired).setKvBytesFreed(freed[1]).build();
     }, compute);

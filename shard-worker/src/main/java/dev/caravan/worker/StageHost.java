@@ -7,7 +7,7 @@ import dev.caravan.engine.model.Batch;
 import dev.caravan.engine.model.KvCache;
 import dev.caravan.engine.model.LayerRange;
 import dev.caravan.engine.model.LlamaModel;
-import dev.caravan.engine.model.LlamaStage;
+import dev.caravan.engine.model.LayerStack;
 import dev.caravan.engine.tensor.Parallel;
 import dev.caravan.proto.v1.ActivationFrame;
 import dev.caravan.proto.v1.SequenceChunk;
@@ -48,7 +48,7 @@ final class StageHost implements AutoCloseable {
   }
 
   /** This worker's part of one plan. */
-  static final class Stage {
+  static final class HostedStage {
     final long epoch;
     final int index;
     final int stageCount;
@@ -57,7 +57,7 @@ final class StageHost implements AutoCloseable {
     final String nextAddress; // null on the last stage
     final Map<String, Session> sessions = new HashMap<>();
 
-    Stage(long epoch, int index, int stageCount, LayerRange range, LlamaModel model, String nextAddress) {
+    HostedStage(long epoch, int index, int stageCount, LayerRange range, LlamaModel model, String nextAddress) {
       this.epoch = epoch;
       this.index = index;
       this.stageCount = stageCount;
@@ -66,8 +66,8 @@ final class StageHost implements AutoCloseable {
       this.nextAddress = nextAddress;
     }
 
-    LlamaStage compute() {
-      return model.stage();
+    LayerStack compute() {
+      return model.layers();
     }
   }
 
@@ -75,7 +75,7 @@ final class StageHost implements AutoCloseable {
   private final Parallel parallel;
   private final WorkerMetrics metrics;
   private final String selfAddress;
-  private final Map<Long, Stage> stages = new ConcurrentHashMap<>();
+  private final Map<Long, HostedStage> stages = new ConcurrentHashMap<>();
 
   StageHost(Path modelPath, Parallel parallel, WorkerMetrics metrics, String selfAddress) {
     this.modelPath = modelPath;
@@ -85,17 +85,17 @@ final class StageHost implements AutoCloseable {
   }
 
   /** Loads this worker's layers of {@code plan} (reusing an open model of the same range). Returns the stage, or null if the plan does not involve us. */
-  synchronized Stage install(Plan plan, String selfUuid) throws IOException {
+  synchronized HostedStage install(Plan plan, String selfUuid) throws IOException {
     StageAssignment mine = plan.stageOf(selfUuid).orElse(null);
     if (mine == null) {
       return null;
     }
-    Stage existing = stages.get(plan.epoch());
+    HostedStage existing = stages.get(plan.epoch());
     if (existing != null) {
       return existing;
     }
     LlamaModel model = null;
-    for (Stage s : stages.values()) {
+    for (HostedStage s : stages.values()) {
       if (s.range.equals(mine.range())) {
         model = s.model;
       }
@@ -106,7 +106,7 @@ final class StageHost implements AutoCloseable {
       LOG.info("loaded layers {} of {} in {} ms", mine.range(), modelPath.getFileName(), (System.nanoTime() - t0) / 1_000_000);
     }
     String next = mine.index() + 1 < plan.stages().size() ? plan.stages().get(mine.index() + 1).grpcAddress() : null;
-    Stage stage = new Stage(plan.epoch(), mine.index(), plan.stages().size(), mine.range(), model, next);
+    HostedStage stage = new HostedStage(plan.epoch(), mine.index(), plan.stages().size(), mine.range(), model, next);
     stages.put(plan.epoch(), stage);
     metrics.layers.set(mine.range().size());
     LOG.info("serving stage {} of plan #{}: layers {}, next hop {}", mine.index(), plan.epoch(), mine.range(), next == null ? "coordinator" : next);
@@ -116,8 +116,8 @@ final class StageHost implements AutoCloseable {
   /** Drops stages (and their caches) of epochs below {@code epoch}; closes models no remaining stage uses. */
   synchronized int retireBelow(long epoch) {
     int dropped = 0;
-    for (Iterator<Map.Entry<Long, Stage>> it = stages.entrySet().iterator(); it.hasNext(); ) {
-      Stage s = it.next().getValue();
+    for (Iterator<Map.Entry<Long, HostedStage>> it = stages.entrySet().iterator(); it.hasNext(); ) {
+      HostedStage s = it.next().getValue();
       if (s.epoch < epoch) {
         it.remove();
         dropped += s.sessions.size();
@@ -141,7 +141,7 @@ final class StageHost implements AutoCloseable {
    * @return the frame for the next hop: activations for the next stage, logits for the coordinator, or an error frame
    */
   ActivationFrame process(ActivationFrame frame) {
-    Stage stage = stages.get(frame.getPlanEpoch());
+    HostedStage stage = stages.get(frame.getPlanEpoch());
     try {
       if (stage == null) {
         throw Status.UNAVAILABLE.withDescription("worker " + selfAddress + " holds no stage of plan #" + frame.getPlanEpoch() + " (holds " + stages.keySet() + ")").asRuntimeException();
@@ -171,8 +171,8 @@ final class StageHost implements AutoCloseable {
         .build();
   }
 
-  private ActivationFrame run(Stage stage, ActivationFrame frame) {
-    LlamaStage compute = stage.compute();
+  private ActivationFrame run(HostedStage stage, ActivationFrame frame) {
+    LayerStack compute = stage.compute();
     int dim = compute.config().dim();
     long now = System.nanoTime();
 
@@ -180,7 +180,7 @@ final class StageHost implements AutoCloseable {
     int n = 0;
     for (SequenceChunk c : frame.getSequencesList()) {
       if (c.getTokenCount() <= 0) {
-        throw Status.INVALID_ARGUMENT.withDescription("session " + c.getSessionId() + " has " + c.getTokenCount() + " tokens in frame " + frame.getBatchId()).asRuntimeException();
+        throw Status.INVALID_ARGUMENT.withDescription("session " + c.getCacheKey() + " has " + c.getTokenCount() + " tokens in frame " + frame.getBatchId()).asRuntimeException();
       }
       n += c.getTokenCount();
     }
@@ -189,26 +189,26 @@ final class StageHost implements AutoCloseable {
     }
     Batch batch = new Batch(n);
     for (SequenceChunk c : frame.getSequencesList()) {
-      Session session = stage.sessions.get(c.getSessionId());
+      Session session = stage.sessions.get(c.getCacheKey());
       if (session == null) {
         if (c.getStartPosition() != 0) {
-          throw Status.FAILED_PRECONDITION.withDescription("session " + c.getSessionId() + " continues at position " + c.getStartPosition() + " but stage " + stage.index + " holds no cache for it (released or expired)").asRuntimeException();
+          throw Status.FAILED_PRECONDITION.withDescription("session " + c.getCacheKey() + " continues at position " + c.getStartPosition() + " but stage " + stage.index + " holds no cache for it (released or expired)").asRuntimeException();
         }
         session = new Session(compute.newCache(), now);
-        stage.sessions.put(c.getSessionId(), session);
+        stage.sessions.put(c.getCacheKey(), session);
       }
       KvCache cache = session.cache;
       if (c.getStartPosition() < cache.length()) {
         cache.truncate(c.getStartPosition());
       } else if (c.getStartPosition() > cache.length()) {
-        throw Status.FAILED_PRECONDITION.withDescription("session " + c.getSessionId() + " continues at position " + c.getStartPosition() + " but stage " + stage.index + " holds only " + cache.length()).asRuntimeException();
+        throw Status.FAILED_PRECONDITION.withDescription("session " + c.getCacheKey() + " continues at position " + c.getStartPosition() + " but stage " + stage.index + " holds only " + cache.length()).asRuntimeException();
       }
       if (c.getStartPosition() + c.getTokenCount() > cache.capacity()) {
-        throw Status.RESOURCE_EXHAUSTED.withDescription("session " + c.getSessionId() + " would grow to " + (c.getStartPosition() + c.getTokenCount()) + " positions, past the context length " + cache.capacity()).asRuntimeException();
+        throw Status.RESOURCE_EXHAUSTED.withDescription("session " + c.getCacheKey() + " would grow to " + (c.getStartPosition() + c.getTokenCount()) + " positions, past the context length " + cache.capacity()).asRuntimeException();
       }
       session.lastUsedNanos = now;
       if (compute.isFirst() && c.getTokenIdsCount() != c.getTokenCount()) {
-        throw Status.INVALID_ARGUMENT.withDescription("stage 0 needs token ids: session " + c.getSessionId() + " has " + c.getTokenIdsCount() + " ids for " + c.getTokenCount() + " tokens").asRuntimeException();
+        throw Status.INVALID_ARGUMENT.withDescription("stage 0 needs token ids: session " + c.getCacheKey() + " has " + c.getTokenIdsCount() + " ids for " + c.getTokenCount() + " tokens").asRuntimeException();
       }
       for (int i = 0; i < c.getTokenCount(); i++) {
         batch.add(compute.isFirst() ? c.getTokenIds(i) : 0, c.getStartPosition() + i, cache, c.getLogits() && i == c.getTokenCount() - 1);
@@ -258,7 +258,7 @@ final class StageHost implements AutoCloseable {
 
   /** The address the result of a frame of {@code epoch} goes to: the next stage, or null when this is the last. */
   String nextHop(long epoch) {
-    Stage s = stages.get(epoch);
+    HostedStage s = stages.get(epoch);
     return s == null ? null : s.nextAddress;
   }
 
@@ -266,7 +266,7 @@ final class StageHost implements AutoCloseable {
   long[] release(List<String> sessionIds, long epoch) {
     long count = 0;
     long bytes = 0;
-    for (Stage s : stages.values()) {
+    for (HostedStage s : stages.values()) {
       if (epoch != 0 && s.epoch != epoch) {
         continue;
       }
@@ -286,7 +286,7 @@ final class StageHost implements AutoCloseable {
   int expireIdle(long idleNanos) {
     long now = System.nanoTime();
     int n = 0;
-    for (Stage s : stages.values()) {
+    for (HostedStage s : stages.values()) {
       for (Iterator<Map.Entry<String, Session>> it = s.sessions.entrySet().iterator(); it.hasNext(); ) {
         Map.Entry<String, Session> e = it.next();
         if (now - e.getValue().lastUsedNanos > idleNanos) {
@@ -313,9 +313,9 @@ final class StageHost implements AutoCloseable {
 
   List<StageStatus> status() {
     List<StageStatus> out = new ArrayList<>();
-    for (Stage s : stages.values()) {
+    for (HostedStage s : stages.values()) {
       StageStatus.Builder b = StageStatus.newBuilder().setPlanEpoch(s.epoch).setStage(s.index).setLayerStart(s.range.start()).setLayerEnd(s.range.end());
-      s.sessions.forEach((id, sess) -> b.addSessions(SessionStatus.newBuilder().setSessionId(id).setTokens(sess.cache.length()).setKvBytes(sess.cache.bytes())));
+      s.sessions.forEach((id, sess) -> b.addSessions(SessionStatus.newBuilder().setCacheKey(id).setTokens(sess.cache.length()).setKvBytes(sess.cache.bytes())));
       out.add(b.build());
     }
     return out;
@@ -325,7 +325,7 @@ final class StageHost implements AutoCloseable {
     long sessions = 0;
     long tokens = 0;
     long bytes = 0;
-    for (Stage s : stages.values()) {
+    for (HostedStage s : stages.values()) {
       for (Session sess : s.sessions.values()) {
         sessions++;
         tokens += sess.cache.length();
@@ -339,7 +339,7 @@ final class StageHost implements AutoCloseable {
 
   @Override
   public void close() {
-    for (Stage s : stages.values()) {
+    for (HostedStage s : stages.values()) {
       s.model.close();
     }
     stages.clear();

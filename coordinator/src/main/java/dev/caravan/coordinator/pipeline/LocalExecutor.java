@@ -3,7 +3,7 @@ package dev.caravan.coordinator.pipeline;
 import dev.caravan.coordinator.scheduler.ScheduledBatch;
 import dev.caravan.engine.model.Batch;
 import dev.caravan.engine.model.KvCache;
-import dev.caravan.engine.model.LlamaStage;
+import dev.caravan.engine.model.LayerStack;
 import io.grpc.Status;
 import java.util.Collection;
 import java.util.HashMap;
@@ -15,10 +15,10 @@ import java.util.concurrent.CompletableFuture;
  * single-process executor, and the reference the pipeline is compared against.
  */
 public final class LocalExecutor implements BatchExecutor {
-  private final LlamaStage[] stages;
+  private final LayerStack[] stages;
   private final Map<String, KvCache[]> caches = new HashMap<>();
 
-  public LocalExecutor(LlamaStage... stages) {
+  public LocalExecutor(LayerStack... stages) {
     this.stages = stages.clone();
   }
 

@@ -80,7 +80,7 @@ public final class PipelineExecutor implements BatchExecutor {
     }
     ActivationFrame.Builder frame = ActivationFrame.newBuilder().setBatchId(batch.id()).setPlanEpoch(plan.epoch()).setStage(0).setReplyTo(replyTo);
     for (ScheduledBatch.Chunk c : batch.chunks()) {
-      SequenceChunk.Builder sc = SequenceChunk.newBuilder().setSessionId(c.sequence().cacheKey()).setStartPosition(c.start()).setTokenCount(c.count()).setLogits(c.logits());
+      SequenceChunk.Builder sc = SequenceChunk.newBuilder().setCacheKey(c.sequence().cacheKey()).setStartPosition(c.start()).setTokenCount(c.count()).setLogits(c.logits());
       for (int i = 0; i < c.count(); i++) {
         sc.addTokenIds(c.sequence().token(c.start() + i));
       }
@@ -166,7 +166,7 @@ public final class PipelineExecutor implements BatchExecutor {
     if (plan == null || cacheKeys.isEmpty()) {
       return;
     }
-    ReleaseRequest req = ReleaseRequest.newBuilder().addAllSessionIds(cacheKeys).setPlanEpoch(epoch).build();
+    ReleaseRequest req = ReleaseRequest.newBuilder().addAllCacheKeys(cacheKeys).setPlanEpoch(epoch).build();
     for (StageAssignment s : plan.stages()) {
       sendRelease(s.grpcAddress(), req);
     }

@@ -44,7 +44,7 @@ class ServingLoopTest {
     Oracle oracle = Oracle.load("stories260K");
     model = LlamaModel.open(oracle.modelPath(), parallel);
     tokenizer = Tokenizer.fromGguf(model.file().metadata());
-    executor = new LocalExecutor(model.stage());
+    executor = new LocalExecutor(model.layers());
     start(new SchedulerConfig(4, 2, 64, 1), Duration.ofSeconds(1));
   }
 

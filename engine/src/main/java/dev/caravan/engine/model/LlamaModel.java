@@ -12,9 +12,9 @@ public final class LlamaModel implements AutoCloseable {
   private final GgufFile file;
   private final LlamaConfig config;
   private final LlamaWeights weights;
-  private final LlamaStage stage;
+  private final LayerStack stage;
 
-  private LlamaModel(GgufFile file, LlamaConfig config, LlamaWeights weights, LlamaStage stage) {
+  private LlamaModel(GgufFile file, LlamaConfig config, LlamaWeights weights, LayerStack stage) {
     this.file = file;
     this.config = config;
     this.weights = weights;
@@ -36,7 +36,7 @@ public final class LlamaModel implements AutoCloseable {
       LlamaConfig config = LlamaConfig.from(file);
       LayerRange r = range != null ? range : LayerRange.all(config.layers());
       LlamaWeights weights = LlamaWeights.load(file, config, r, progress);
-      return new LlamaModel(file, config, weights, new LlamaStage(weights, Kernels.get(), parallel));
+      return new LlamaModel(file, config, weights, new LayerStack(weights, Kernels.get(), parallel));
     } catch (IOException | RuntimeException e) {
       file.close();
       throw e;
@@ -55,7 +55,7 @@ public final class LlamaModel implements AutoCloseable {
     return weights;
   }
 
-  public LlamaStage stage() {
+  public LayerStack layers() {
     return stage;
   }
 

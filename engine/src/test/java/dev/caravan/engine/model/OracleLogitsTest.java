@@ -58,7 +58,7 @@ class OracleLogitsTest {
     try (LlamaModel model = LlamaModel.open(o.modelPath(), parallel)) {
       GgmlType type = model.weights().layers.get(0).wq().type();
       Tolerance tol = Tolerance.of(type);
-      LlamaStage stage = model.stage();
+      LayerStack stage = model.layers();
       int vocab = model.config().vocabSize();
       assertEquals(o.vocab, vocab);
       int n = o.inputIds.length;
@@ -126,7 +126,7 @@ class OracleLogitsTest {
     }
   }
 
-  static int[] greedy(LlamaStage stage, int[] prompt, int count) {
+  static int[] greedy(LayerStack stage, int[] prompt, int count) {
     int vocab = stage.config().vocabSize();
     KvCache cache = stage.newCache();
     Batch batch = new Batch(Math.max(prompt.length, 1));

@@ -30,7 +30,7 @@ class SplitAndBatchTest {
   }
 
   /** Prompt as one batch, then 8 greedy decode steps: the logits of every step, concatenated. */
-  private static float[] run(LlamaStage[] stages, int[] prompt, int steps) {
+  private static float[] run(LayerStack[] stages, int[] prompt, int steps) {
     int vocab = stages[0].config().vocabSize();
     int dim = stages[0].config().dim();
     KvCache[] caches = new KvCache[stages.length];
@@ -70,20 +70,20 @@ class SplitAndBatchTest {
     Path path = SharedFiles.stories260K();
     try (LlamaModel whole = LlamaModel.open(path, parallel)) {
       int layers = whole.config().layers();
-      float[] reference = run(new LlamaStage[] {whole.stage()}, PROMPT, 8);
+      float[] reference = run(new LayerStack[] {whole.layers()}, PROMPT, 8);
       for (int k = 1; k < layers; k++) {
         try (LlamaModel a = LlamaModel.open(path, new LayerRange(0, k), parallel, null);
             LlamaModel b = LlamaModel.open(path, new LayerRange(k, layers), parallel, null)) {
-          assertTrue(a.stage().isFirst() && !a.stage().isLast());
-          assertTrue(!b.stage().isFirst() && b.stage().isLast());
-          assertArrayEquals(reference, run(new LlamaStage[] {a.stage(), b.stage()}, PROMPT, 8), "split at layer " + k);
+          assertTrue(a.layers().isFirst() && !a.layers().isLast());
+          assertTrue(!b.layers().isFirst() && b.layers().isLast());
+          assertArrayEquals(reference, run(new LayerStack[] {a.layers(), b.layers()}, PROMPT, 8), "split at layer " + k);
         }
       }
       // three stages, uneven
       try (LlamaModel a = LlamaModel.open(path, new LayerRange(0, 1), parallel, null);
           LlamaModel b = LlamaModel.open(path, new LayerRange(1, 4), parallel, null);
           LlamaModel c = LlamaModel.open(path, new LayerRange(4, layers), parallel, null)) {
-        assertArrayEquals(reference, run(new LlamaStage[] {a.stage(), b.stage(), c.stage()}, PROMPT, 8), "split [0,1) [1,4) [4,5)");
+        assertArrayEquals(reference, run(new LayerStack[] {a.layers(), b.layers(), c.layers()}, PROMPT, 8), "split [0,1) [1,4) [4,5)");
       }
     }
   }
@@ -101,7 +101,7 @@ class SplitAndBatchTest {
   @Test
   void mixedBatchEqualsSequencesRunAlone() throws IOException {
     try (LlamaModel model = LlamaModel.open(SharedFiles.stories260K(), parallel)) {
-      LlamaStage stage = model.stage();
+      LayerStack stage = model.layers();
       int vocab = model.config().vocabSize();
       // three sequences: A has decoded for a while, B is fresh with a prompt chunk, C is mid-prompt
       int[] a = Arrays.copyOfRange(PROMPT, 0, 12);
@@ -136,7 +136,7 @@ class SplitAndBatchTest {
     }
   }
 
-  private static float[] lastLogits(LlamaStage stage, int[][] chunks) {
+  private static float[] lastLogits(LayerStack stage, int[][] chunks) {
     KvCache cache = stage.newCache();
     float[] logits = new float[stage.config().vocabSize()];
     for (int[] chunk : chunks) {
@@ -150,7 +150,7 @@ class SplitAndBatchTest {
   @Test
   void batchesThatDoNotContinueTheirCacheAreRefused() throws IOException {
     try (LlamaModel model = LlamaModel.open(SharedFiles.stories260K(), parallel)) {
-      LlamaStage stage = model.stage();
+      LayerStack stage = model.layers();
       KvCache cache = stage.newCache(8);
       Batch gap = new Batch(4);
       gap.add(1, 1, cache, true);

@@ -6,8 +6,8 @@ import dev.caravan.engine.tensor.Parallel;
 import dev.caravan.engine.tensor.VectorMath;
 
 /**
- * Runs one {@link LayerRange} of a LLaMA model over a {@link Batch}: the unit a pipeline stage executes. A single-process
- * run is one stage holding every layer.
+ * The transformer layers of one {@link LayerRange} of a LLaMA model and their forward pass over a {@link Batch}: what a
+ * pipeline stage executes. A single-process run is one stack holding every layer.
  *
  * <ul>
  *   <li>first stage: embeds the batch's token ids; other stages take the previous stage's hidden states;
@@ -22,7 +22,7 @@ import dev.caravan.engine.tensor.VectorMath;
  *
  * <p>Not thread-safe: one driving thread calls {@link #forward} at a time (it fans the work out to its {@link Parallel}).
  */
-public final class LlamaStage {
+public final class LayerStack {
   private final LlamaConfig c;
   private final LlamaWeights w;
   private final Kernels kernels;
@@ -53,7 +53,7 @@ public final class LlamaStage {
   private final AttentionTask attentionTask = new AttentionTask();
   private final ThreadLocal<float[]> scores; // (context) attention weights of one (token, head)
 
-  public LlamaStage(LlamaWeights weights, Kernels kernels, Parallel parallel) {
+  public LayerStack(LlamaWeights weights, Kernels kernels, Parallel parallel) {
     this.c = weights.config;
     this.w = weights;
     this.kernels = kernels;
