@@ -1,27 +1,38 @@
 package dev.caravan.cli;
 
-import dev.caravan.engine.model.Batch;
-import dev.caravan.engine.model.KvCache;
+import dev.caravan.coordinator.CoordinatorMetrics;
+import dev.caravan.coordinator.core.EngineCore;
+import dev.caravan.coordinator.core.GenerationError;
+import dev.caravan.coordinator.core.GenerationListener;
+import dev.caravan.coordinator.core.GenerationRequest;
+import dev.caravan.coordinator.core.InProcessExecutor;
+import dev.caravan.coordinator.core.KvPlacementSink;
+import dev.caravan.coordinator.core.OutputProcessor;
+import dev.caravan.coordinator.core.SessionRegistry;
+import dev.caravan.coordinator.scheduler.Scheduler;
+import dev.caravan.coordinator.scheduler.SchedulerConfig;
+import dev.caravan.coordinator.scheduler.Sequence;
 import dev.caravan.engine.model.LlamaModel;
-import dev.caravan.engine.model.LayerStack;
-import dev.caravan.engine.sampling.Sampler;
 import dev.caravan.engine.sampling.SamplingParams;
 import dev.caravan.engine.tokenizer.ChatPrompt;
-import dev.caravan.engine.tokenizer.StreamingDetokenizer;
 import dev.caravan.engine.tokenizer.Tokenizer;
 import dev.caravan.engine.tensor.Parallel;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadLocalRandom;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-/** {@code caravan run}: generate text with a model in this process. */
+/** {@code caravan run}: generate text with a model in this process, through the same serving core as the cluster. */
 @Command(name = "run", mixinStandardHelpOptions = true, sortOptions = false, description = "Generate text from a GGUF model in this process, streaming it to stdout.")
 public final class RunCommand implements Callable<Integer> {
   /** Prompt tokens per forward pass. */
@@ -68,6 +79,9 @@ public final class RunCommand implements Callable<Integer> {
   @Option(names = "--ignore-eos", description = "Keep generating past end-of-generation tokens.")
   boolean ignoreEos;
 
+  @Option(names = "--token-ids", description = "After the text, print the generated token ids to stderr.")
+  boolean tokenIds;
+
   @Option(names = "--no-progress", description = "No progress bar while loading.")
   boolean noProgress;
 
@@ -89,7 +103,6 @@ public final class RunCommand implements Callable<Integer> {
     PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
     try (Parallel parallel = new Parallel(threads); LlamaModel m = Loading.open(cmd, model, parallel, !noProgress)) {
       Tokenizer tok = Tokenizer.fromGguf(m.file().metadata());
-      LayerStack stage = m.layers();
       int[] ids = chat ? new ChatPrompt(tok).encodeUser(prompt) : tok.encode(prompt, true, false);
       int ctx = m.config().contextLength();
       if (ids.length >= ctx) {
@@ -98,55 +111,79 @@ public final class RunCommand implements Callable<Integer> {
       if (!chat) {
         out.print(prompt);
       }
-      KvCache cache = stage.newCache(Math.min(ctx, ids.length + maxTokens));
-      Sampler sampler = new Sampler(params);
-      for (int id : ids) {
-        sampler.accept(id);
+      // the same serving core as the cluster, stepped on this thread over the in-process executor
+      CoordinatorMetrics metrics = new CoordinatorMetrics();
+      Duration never = Duration.ofDays(365);
+      EngineCore core = new EngineCore(
+          new Scheduler(new SchedulerConfig(1, 0, PREFILL_CHUNK, 1), System::nanoTime),
+          new InProcessExecutor(Math.min(ctx, ids.length + maxTokens), m.layers()),
+          new OutputProcessor(tok, metrics),
+          new SessionRegistry(KvPlacementSink.NONE, never.toNanos(), never.toNanos()),
+          metrics,
+          System::nanoTime,
+          new EngineCore.Settings(ctx, never, never, never));
+      core.setServingPlan(0, 1, null);
+      Printer printer = new Printer(out);
+      core.submit(new GenerationRequest(ids, params, maxTokens, List.of(), null, ignoreEos, Long.MAX_VALUE), printer);
+      while (!printer.ended.isDone()) {
+        core.step();
       }
-      StreamingDetokenizer detok = new StreamingDetokenizer(tok, false, false, false);
-      float[] logits = new float[m.config().vocabSize()];
-      Batch batch = new Batch(Math.min(PREFILL_CHUNK, ids.length));
-
-      // prompt: processed as batches of up to PREFILL_CHUNK tokens
-      long t0 = System.nanoTime();
-      for (int start = 0; start < ids.length; start += PREFILL_CHUNK) {
-        int end = Math.min(ids.length, start + PREFILL_CHUNK);
-        batch.clear();
-        for (int i = start; i < end; i++) {
-          batch.add(ids[i], i, cache, i == ids.length - 1);
-        }
-        stage.forward(batch, null, logits);
-      }
-      long t1 = System.nanoTime();
-
-      // decode: one token at a time
-      int generated = 0;
-      String finish = "length";
-      while (generated < maxTokens) {
-        int token = sampler.sample(logits, 0, logits.length);
-        sampler.accept(token);
-        generated++;
-        if (tok.isEndOfGeneration(token) && !ignoreEos) {
-          finish = "end of generation";
-          break;
-        }
-        out.print(detok.accept(token));
-        if (generated == maxTokens || cache.length() == cache.capacity()) {
-          finish = generated == maxTokens ? "length" : "context full";
-          break;
-        }
-        batch.clear();
-        batch.add(token, cache.length(), cache, true);
-        stage.forward(batch, null, logits);
-      }
-      out.print(detok.finish());
-      long t2 = System.nanoTime();
       out.println();
-      double prefillSeconds = (t1 - t0) / 1e9;
-      double decodeSeconds = (t2 - t1) / 1e9;
+      if (printer.error != null) {
+        System.err.println("caravan run: " + printer.error.message());
+        return 1;
+      }
+      GenerationListener.Usage u = printer.usage;
+      if (tokenIds) {
+        System.err.println("token ids: " + printer.ids);
+      }
+      String finish = switch (printer.finish) {
+        case EOS -> "end of generation";
+        case CONTEXT -> "context full";
+        default -> "length";
+      };
+      double prefillSeconds = u.timeToFirstTokenSeconds();
+      double decodeSeconds = u.totalSeconds() - u.timeToFirstTokenSeconds();
       System.err.printf("[%s] prompt: %d tokens in %.3f s (%.1f tokens/s); decode: %d tokens in %.3f s (%.1f tokens/s); %d threads, %s kernels%n",
-          finish, ids.length, prefillSeconds, ids.length / prefillSeconds, generated, decodeSeconds, generated / decodeSeconds, threads, dev.caravan.engine.tensor.Kernels.get().name());
+          finish, ids.length, prefillSeconds, ids.length / prefillSeconds, printer.sampled, decodeSeconds, printer.sampled / decodeSeconds, threads, dev.caravan.engine.tensor.Kernels.get().name());
       return 0;
+    }
+  }
+
+  /** Prints the generated text as it streams and keeps what the summary needs. */
+  private static final class Printer implements GenerationListener {
+    final PrintStream out;
+    final CompletableFuture<Void> ended = new CompletableFuture<>();
+    final List<Integer> ids = new ArrayList<>();
+    int sampled;
+    Sequence.Finish finish;
+    Usage usage;
+    GenerationError error;
+
+    Printer(PrintStream out) {
+      this.out = out;
+    }
+
+    @Override
+    public void onDelta(String text, int[] tokenIds) {
+      out.print(text);
+      for (int id : tokenIds) {
+        ids.add(id);
+      }
+    }
+
+    @Override
+    public void onDone(Sequence.Finish reason, String matchedStop, Usage u) {
+      finish = reason;
+      usage = u;
+      sampled = u.completionTokens() + (reason == Sequence.Finish.EOS ? 1 : 0);
+      ended.complete(null);
+    }
+
+    @Override
+    public void onError(GenerationError e) {
+      error = e;
+      ended.complete(null);
     }
   }
 }

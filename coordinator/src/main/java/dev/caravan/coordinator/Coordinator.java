@@ -13,9 +13,13 @@ import dev.caravan.cluster.StageAssignment;
 import dev.caravan.coordinator.pipeline.KvPlacements;
 import dev.caravan.coordinator.pipeline.PipelineExecutor;
 import dev.caravan.coordinator.pipeline.PlanManager;
+import dev.caravan.coordinator.core.EngineCore;
+import dev.caravan.coordinator.core.EngineLoop;
+import dev.caravan.coordinator.core.KvPlacementSink;
+import dev.caravan.coordinator.core.OutputProcessor;
+import dev.caravan.coordinator.core.SessionRegistry;
 import dev.caravan.coordinator.scheduler.Scheduler;
 import dev.caravan.coordinator.scheduler.SchedulerConfig;
-import dev.caravan.coordinator.serving.ServingLoop;
 import dev.caravan.engine.gguf.GgufFile;
 import dev.caravan.engine.gguf.GgufTensorInfo;
 import dev.caravan.engine.model.LlamaConfig;
@@ -61,6 +65,9 @@ public final class Coordinator implements AutoCloseable {
       Duration noPlanWait,
       Duration drainTimeout) {}
 
+  /** How often KV placement changes are published while requests run (and at once when one ends). */
+  private static final Duration PLACEMENT_INTERVAL = Duration.ofMillis(100);
+
   private final Config config;
   private final CoordinatorMetrics metrics = new CoordinatorMetrics();
   private final ScheduledExecutorService timers = Executors.newScheduledThreadPool(1, r -> {
@@ -77,7 +84,8 @@ public final class Coordinator implements AutoCloseable {
   private MetricsServer metricsServer;
   private HazelcastInstance hz;
   private PipelineExecutor executor;
-  private ServingLoop loop;
+  private EngineCore core;
+  private EngineLoop loop;
   private PlanManager plans;
   private KvPlacements placements;
 
@@ -108,8 +116,10 @@ public final class Coordinator implements AutoCloseable {
     Scheduler scheduler = new Scheduler(config.scheduler(), System::nanoTime);
     // placements need Hazelcast; the loop reports through this indirection until the member is up
     DeferredPlacements deferred = new DeferredPlacements();
-    loop = new ServingLoop(tokenizer, scheduler, executor, deferred, metrics, System::nanoTime, new ServingLoop.Settings(modelConfig.contextLength(), config.sessionIdle(), config.noPlanWait()));
-    InferenceService inference = new InferenceService(validator, tokenizer, loop, new View(), metrics);
+    SessionRegistry sessions = new SessionRegistry(deferred, config.sessionIdle().toNanos(), PLACEMENT_INTERVAL.toNanos());
+    core = new EngineCore(scheduler, executor, new OutputProcessor(tokenizer, metrics), sessions, metrics, System::nanoTime, new EngineCore.Settings(modelConfig.contextLength(), config.sessionIdle(), config.noPlanWait(), PLACEMENT_INTERVAL));
+    loop = new EngineLoop(core);
+    InferenceService inference = new InferenceService(validator, tokenizer, core, new View(), metrics);
     // the public API and the workers' result sink listen on separate ports: clients never reach the sink
     grpc = new GrpcServer("coordinator", GrpcServer.netty(config.host(), config.grpcPort()), List.of(inference), List.of()).start();
     internal = new GrpcServer("coordinator-internal", GrpcServer.netty(config.host(), config.internalPort()), List.of(new SinkService(executor)), List.of()).start();
@@ -126,7 +136,7 @@ public final class Coordinator implements AutoCloseable {
     placements = new KvPlacements(hz, epoch -> executor.plans().get(epoch));
     deferred.target = placements;
     loop.start();
-    plans = new PlanManager(hz, modelId, fingerprint, modelConfig.layers(), bytesPerLayer, executor, loop, placements, metrics, timers).start();
+    plans = new PlanManager(hz, modelId, fingerprint, modelConfig.layers(), bytesPerLayer, executor, core, placements, metrics, timers).start();
     LOG.info("coordinator for {} ({} layers, {}) at {}, Hazelcast {}:{}, metrics on port {}", modelId, modelConfig.layers(), weightType, address, config.host(), hz.getCluster().getLocalMember().getAddress().getPort(), metricsServer.port());
     return this;
   }
@@ -185,17 +195,12 @@ public final class Coordinator implements AutoCloseable {
   }
 
   /** Reports to the real placements once Hazelcast is up. */
-  private static final class DeferredPlacements implements dev.caravan.coordinator.serving.KvPlacementSink {
-    volatile dev.caravan.coordinator.serving.KvPlacementSink target = NONE;
+  private static final class DeferredPlacements implements KvPlacementSink {
+    volatile KvPlacementSink target = NONE;
 
     @Override
-    public void update(String key, long epoch, int tokens) {
-      target.update(key, epoch, tokens);
-    }
-
-    @Override
-    public void remove(String key) {
-      target.remove(key);
+    public void publish(List<Held> held, java.util.Collection<String> removed) {
+      target.publish(held, removed);
     }
   }
 
@@ -252,8 +257,8 @@ public final class Coordinator implements AutoCloseable {
         b.addKvPlacement(sp);
       }
       try {
-        int[] load = loop.load().get(2, TimeUnit.SECONDS);
-        b.setRunningRequests(load[0]).setWaitingRequests(load[1]);
+        EngineCore.Load load = core.load().get(2, TimeUnit.SECONDS);
+        b.setRunningRequests(load.running()).setWaitingRequests(load.waiting());
       } catch (Exception e) {
         // the loop is busy or stopping: leave the counts out
       }

@@ -1,8 +1,11 @@
 package dev.caravan.coordinator;
 
+import dev.caravan.coordinator.core.EngineCore;
+import dev.caravan.coordinator.core.GenerationError;
+import dev.caravan.coordinator.core.GenerationException;
+import dev.caravan.coordinator.core.GenerationListener;
+import dev.caravan.coordinator.core.GenerationRequest;
 import dev.caravan.coordinator.scheduler.Sequence;
-import dev.caravan.coordinator.serving.GenerationListener;
-import dev.caravan.coordinator.serving.ServingLoop;
 import dev.caravan.engine.tokenizer.Tokenizer;
 import dev.caravan.proto.v1.ClusterStatusRequest;
 import dev.caravan.proto.v1.ClusterStatusResponse;
@@ -16,21 +19,20 @@ import dev.caravan.proto.v1.ListModelsResponse;
 import dev.caravan.proto.v1.TextDelta;
 import dev.caravan.proto.v1.TokenizeRequest;
 import dev.caravan.proto.v1.TokenizeResponse;
-import dev.caravan.proto.v1.Usage;
 import io.grpc.Context;
 import io.grpc.Deadline;
 import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
 
-/** The public Inference service: a thin adapter from proto to the {@link ServingLoop} and the cluster view. */
+/** The public Inference service: a thin adapter from proto to the {@link EngineCore} and the cluster view. */
 final class InferenceService extends InferenceGrpc.InferenceImplBase {
   private final RequestValidator validator;
   private final Tokenizer tokenizer;
-  private final ServingLoop loop;
+  private final EngineCore core;
   private final ClusterView view;
   private final CoordinatorMetrics metrics;
 
@@ -41,10 +43,10 @@ final class InferenceService extends InferenceGrpc.InferenceImplBase {
     ClusterStatusResponse status();
   }
 
-  InferenceService(RequestValidator validator, Tokenizer tokenizer, ServingLoop loop, ClusterView view, CoordinatorMetrics metrics) {
+  InferenceService(RequestValidator validator, Tokenizer tokenizer, EngineCore core, ClusterView view, CoordinatorMetrics metrics) {
     this.validator = validator;
     this.tokenizer = tokenizer;
-    this.loop = loop;
+    this.core = core;
     this.view = view;
     this.metrics = metrics;
   }
@@ -58,15 +60,20 @@ final class InferenceService extends InferenceGrpc.InferenceImplBase {
       return;
     }
     long deadlineNanos = deadline == null ? Long.MAX_VALUE : System.nanoTime() + deadline.timeRemaining(TimeUnit.NANOSECONDS);
-    dev.caravan.coordinator.serving.GenerationRequest validated;
+    GenerationRequest validated;
     try {
       validated = validator.validate(request, deadlineNanos);
-    } catch (StatusRuntimeException e) {
-      fail(call, e.getStatus());
+    } catch (GenerationException e) {
+      fail(call, GrpcErrors.toStatus(e.error()));
       return;
     }
-    ServingLoop.Handle handle = loop.submit(validated, new StreamListener(call));
-    call.setOnCancelHandler(() -> handle.cancel(deadline != null && deadline.isExpired() ? Status.DEADLINE_EXCEEDED.withDescription("deadline exceeded") : Status.CANCELLED.withDescription("the client cancelled the request")));
+    // every hook on the call is set before the core can touch it
+    EngineCore.Handle handle = core.newHandle();
+    StreamListener listener = new StreamListener(call);
+    call.setOnCancelHandler(() -> handle.cancel(deadline != null && deadline.isExpired()
+        ? GenerationError.of(GenerationError.Kind.DEADLINE_EXCEEDED, "deadline exceeded")
+        : GenerationError.of(GenerationError.Kind.CANCELLED, "the client cancelled the request")));
+    core.submit(handle, validated, listener);
   }
 
   private void fail(StreamObserver<?> observer, Status status) {
@@ -74,29 +81,41 @@ final class InferenceService extends InferenceGrpc.InferenceImplBase {
     observer.onError(status.asRuntimeException());
   }
 
-  /** Streams one generation to its gRPC call; runs on the serving loop's thread. */
+  /**
+   * Streams one generation to its gRPC call with flow control: while the client is not ready for more, text and token
+   * ids are coalesced into one pending delta (bounded by the request's max tokens) and sent when gRPC says it is ready.
+   * Core calls come on the core's thread, readiness on a gRPC thread: both go through this object's lock.
+   */
   private static final class StreamListener implements GenerationListener {
     private final ServerCallStreamObserver<GenerateResponse> call;
+    private final StringBuilder text = new StringBuilder(); // pending text not yet sent
+    private int[] ids = new int[16]; // (idCount) pending token ids not yet sent
+    private int idCount;
+    private GenerateResponse done; // the final message, once the generation ended
+    private boolean closed;
 
     StreamListener(ServerCallStreamObserver<GenerateResponse> call) {
       this.call = call;
+      call.setOnReadyHandler(this::flush);
     }
 
     @Override
-    public void onDelta(String text, int[] tokenIds) {
-      if (call.isCancelled()) {
+    public synchronized void onDelta(String delta, int[] tokenIds) {
+      if (closed) {
         return;
       }
-      TextDelta.Builder d = TextDelta.newBuilder().setText(text);
-      for (int id : tokenIds) {
-        d.addTokenIds(id);
+      text.append(delta);
+      if (idCount + tokenIds.length > ids.length) {
+        ids = Arrays.copyOf(ids, Math.max(ids.length * 2, idCount + tokenIds.length));
       }
-      call.onNext(GenerateResponse.newBuilder().setDelta(d).build());
+      System.arraycopy(tokenIds, 0, ids, idCount, tokenIds.length);
+      idCount += tokenIds.length;
+      flush();
     }
 
     @Override
-    public void onDone(Sequence.Finish reason, String matchedStop, GenerationListener.Usage usage) {
-      if (call.isCancelled()) {
+    public synchronized void onDone(Sequence.Finish reason, String matchedStop, Usage usage) {
+      if (closed) {
         return;
       }
       FinishReason fr = switch (reason) {
@@ -117,14 +136,43 @@ final class InferenceService extends InferenceGrpc.InferenceImplBase {
       if (matchedStop != null) {
         c.setMatchedStop(matchedStop);
       }
-      call.onNext(GenerateResponse.newBuilder().setDone(c).build());
-      call.onCompleted();
+      done = GenerateResponse.newBuilder().setDone(c).build();
+      flush();
     }
 
     @Override
-    public void onError(Status status) {
+    public synchronized void onError(GenerationError error) {
+      if (closed) {
+        return;
+      }
+      closed = true;
       if (!call.isCancelled()) {
-        call.onError(status.asRuntimeException());
+        call.onError(GrpcErrors.toStatus(error).asRuntimeException());
+      }
+    }
+
+    /** Sends what is pending if the client is ready; the end follows once every delta is out. */
+    private synchronized void flush() {
+      if (closed) {
+        return;
+      }
+      if (call.isCancelled()) {
+        closed = true;
+        return;
+      }
+      if ((!text.isEmpty() || idCount > 0) && call.isReady()) {
+        TextDelta.Builder d = TextDelta.newBuilder().setText(text.toString());
+        for (int i = 0; i < idCount; i++) {
+          d.addTokenIds(ids[i]);
+        }
+        text.setLength(0);
+        idCount = 0;
+        call.onNext(GenerateResponse.newBuilder().setDelta(d).build());
+      }
+      if (done != null && text.isEmpty() && idCount == 0 && call.isReady()) {
+        closed = true;
+        call.onNext(done);
+        call.onCompleted();
       }
     }
   }
@@ -143,8 +191,8 @@ final class InferenceService extends InferenceGrpc.InferenceImplBase {
       }
       observer.onNext(b.build());
       observer.onCompleted();
-    } catch (StatusRuntimeException e) {
-      fail(observer, e.getStatus());
+    } catch (GenerationException e) {
+      fail(observer, GrpcErrors.toStatus(e.error()));
     }
   }
 

@@ -1,17 +1,17 @@
 package dev.caravan.coordinator;
 
-import dev.caravan.coordinator.serving.GenerationRequest;
+import dev.caravan.coordinator.core.GenerationError;
+import dev.caravan.coordinator.core.GenerationException;
+import dev.caravan.coordinator.core.GenerationRequest;
 import dev.caravan.engine.sampling.SamplingParams;
 import dev.caravan.engine.tokenizer.ChatPrompt;
 import dev.caravan.engine.tokenizer.Tokenizer;
 import dev.caravan.proto.v1.GenerateRequest;
-import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.regex.Pattern;
 
-/** Turns a public GenerateRequest into a validated domain request, or an INVALID_ARGUMENT / NOT_FOUND naming the problem. */
+/** Turns a public GenerateRequest into a validated domain request, or a {@link GenerationException} (INVALID_ARGUMENT, NOT_FOUND) naming the problem. */
 final class RequestValidator {
   /** Largest prompt text accepted before tokenizing (the context bounds it further). */
   static final int MAX_PROMPT_CHARS = 4 << 20;
@@ -33,7 +33,7 @@ final class RequestValidator {
 
   void checkModel(String model) {
     if (!model.isEmpty() && !model.equals(modelId)) {
-      throw Status.NOT_FOUND.withDescription("unknown model '" + model + "'; this cluster serves '" + modelId + "'").asRuntimeException();
+      throw new GenerationException(GenerationError.Kind.NOT_FOUND, "unknown model '" + model + "'; this cluster serves '" + modelId + "'");
     }
   }
 
@@ -52,7 +52,7 @@ final class RequestValidator {
           try {
             yield chat.encodeUser(text);
           } catch (RuntimeException e) {
-            throw Status.FAILED_PRECONDITION.withDescription("model '" + modelId + "': its chat template failed: " + e.getMessage()).asRuntimeException();
+            throw new GenerationException(GenerationError.Kind.FAILED_PRECONDITION, "model '" + modelId + "': its chat template failed: " + e.getMessage());
           }
         }
         yield tokenizer.encode(text, true, false);
@@ -120,7 +120,7 @@ final class RequestValidator {
     }
   }
 
-  static StatusRuntimeException invalid(String message) {
-    return Status.INVALID_ARGUMENT.withDescription(message).asRuntimeException();
+  static GenerationException invalid(String message) {
+    return new GenerationException(GenerationError.Kind.INVALID_ARGUMENT, message);
   }
 }

@@ -6,7 +6,7 @@ import com.hazelcast.query.Predicate;
 import dev.caravan.cluster.ClusterNames;
 import dev.caravan.cluster.Plan;
 import dev.caravan.cluster.SessionPlacement;
-import dev.caravan.coordinator.serving.KvPlacementSink;
+import dev.caravan.coordinator.core.KvPlacementSink;
 import java.util.Collection;
 import java.util.Map;
 import java.util.function.LongFunction;
@@ -27,16 +27,15 @@ public final class KvPlacements implements KvPlacementSink {
   }
 
   @Override
-  public void update(String key, long epoch, int tokens) {
-    Plan plan = plans.apply(epoch);
-    if (plan != null) {
-      map.submitToKey(key, new SessionPlacement.Update(SessionPlacement.on(key, plan, tokens, System.currentTimeMillis())));
+  public void publish(java.util.List<Held> held, Collection<String> removed) {
+    long now = System.currentTimeMillis();
+    for (Held h : held) {
+      Plan plan = plans.apply(h.epoch());
+      if (plan != null) {
+        map.submitToKey(h.cacheKey(), new SessionPlacement.Update(SessionPlacement.on(h.cacheKey(), plan, h.tokens(), now)));
+      }
     }
-  }
-
-  @Override
-  public void remove(String key) {
-    map.removeAsync(key);
+    removed.forEach(map::removeAsync);
   }
 
   /** Removes every record that involves {@code workerUuid} (it left the cluster; those caches are gone). */

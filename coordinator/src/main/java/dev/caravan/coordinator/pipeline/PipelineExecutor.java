@@ -4,6 +4,9 @@ import dev.caravan.cluster.Activations;
 import dev.caravan.cluster.Channels;
 import dev.caravan.cluster.Plan;
 import dev.caravan.cluster.StageAssignment;
+import dev.caravan.coordinator.core.BatchExecutor;
+import dev.caravan.coordinator.core.GenerationError;
+import dev.caravan.coordinator.core.GenerationException;
 import dev.caravan.coordinator.scheduler.ScheduledBatch;
 import dev.caravan.proto.v1.ActivationFrame;
 import dev.caravan.proto.v1.FrameAck;
@@ -76,7 +79,7 @@ public final class PipelineExecutor implements BatchExecutor {
   public CompletableFuture<float[]> execute(ScheduledBatch batch) {
     Plan plan = plans.get(batch.epoch());
     if (plan == null || plan.isEmpty()) {
-      return CompletableFuture.failedFuture(new StageFailure(Status.Code.UNAVAILABLE, "plan #" + batch.epoch() + " is no longer available"));
+      return CompletableFuture.failedFuture(new GenerationException(GenerationError.Kind.UNAVAILABLE, "plan #" + batch.epoch() + " is no longer available"));
     }
     ActivationFrame.Builder frame = ActivationFrame.newBuilder().setBatchId(batch.id()).setPlanEpoch(plan.epoch()).setStage(0).setReplyTo(replyTo);
     for (ScheduledBatch.Chunk c : batch.chunks()) {
@@ -87,7 +90,7 @@ public final class PipelineExecutor implements BatchExecutor {
       frame.addSequences(sc);
     }
     CompletableFuture<float[]> result = new CompletableFuture<>();
-    ScheduledFuture<?> timeout = timers.schedule(() -> fail(batch.id(), new StageFailure(Status.Code.UNAVAILABLE, "no answer from the pipeline within " + stepTimeout.toSeconds() + " s (" + describe(plan) + ")")), stepTimeout.toMillis(), TimeUnit.MILLISECONDS);
+    ScheduledFuture<?> timeout = timers.schedule(() -> fail(batch.id(), new GenerationException(GenerationError.Kind.UNAVAILABLE, "no answer from the pipeline within " + stepTimeout.toSeconds() + " s (" + describe(plan) + ")")), stepTimeout.toMillis(), TimeUnit.MILLISECONDS);
     pending.put(batch.id(), new Pending(batch, plan, result, timeout));
     links.computeIfAbsent(plan.epoch(), e -> new StageZeroLink(plan)).send(frame.build());
     return result;
@@ -97,13 +100,13 @@ public final class PipelineExecutor implements BatchExecutor {
   public void deliver(ActivationFrame frame) {
     if (frame.hasError()) {
       var e = frame.getError();
-      Status.Code code;
+      GenerationError.Kind kind;
       try {
-        code = Status.Code.valueOf(e.getCode());
+        kind = GenerationError.Kind.valueOf(e.getCode());
       } catch (IllegalArgumentException ex) {
-        code = Status.Code.INTERNAL;
+        kind = GenerationError.Kind.INTERNAL;
       }
-      fail(frame.getBatchId(), new StageFailure(code, "stage " + e.getStage() + " (" + e.getWorkerAddress() + "): " + e.getMessage()));
+      fail(frame.getBatchId(), new GenerationException(kind, "stage " + e.getStage() + " (" + e.getWorkerAddress() + "): " + e.getMessage()));
       return;
     }
     Pending p = pending.remove(frame.getBatchId());
@@ -117,11 +120,11 @@ public final class PipelineExecutor implements BatchExecutor {
       Activations.fromTensor(frame.getActivations(), rows, vocabSize, logits);
       p.result().complete(logits);
     } catch (IllegalArgumentException ex) {
-      p.result().completeExceptionally(new StageFailure(Status.Code.INTERNAL, "bad logits from the last stage: " + ex.getMessage()));
+      p.result().completeExceptionally(new GenerationException(GenerationError.Kind.INTERNAL, "bad logits from the last stage: " + ex.getMessage()));
     }
   }
 
-  private void fail(long batchId, StageFailure failure) {
+  private void fail(long batchId, GenerationException failure) {
     Pending p = pending.remove(batchId);
     if (p != null) {
       p.timeout().cancel(false);
@@ -136,7 +139,7 @@ public final class PipelineExecutor implements BatchExecutor {
   public List<Long> workerLost(String workerUuid, String why) {
     List<Long> epochs = plans.values().stream().filter(p -> p.involves(workerUuid)).map(Plan::epoch).toList();
     for (Pending p : List.copyOf(pending.values())) {
-      p.plan().stageOf(workerUuid).ifPresent(s -> fail(p.batch().id(), new StageFailure(Status.Code.UNAVAILABLE, lostMessage(s, why))));
+      p.plan().stageOf(workerUuid).ifPresent(s -> fail(p.batch().id(), new GenerationException(GenerationError.Kind.UNAVAILABLE, lostMessage(s, why))));
     }
     for (Long e : epochs) {
       StageZeroLink link = links.remove(e);
@@ -212,7 +215,7 @@ public final class PipelineExecutor implements BatchExecutor {
   @Override
   public void close() {
     for (Pending p : List.copyOf(pending.values())) {
-      fail(p.batch().id(), new StageFailure(Status.Code.UNAVAILABLE, "the coordinator is shutting down"));
+      fail(p.batch().id(), new GenerationException(GenerationError.Kind.UNAVAILABLE, "the coordinator is shutting down"));
     }
     links.values().forEach(StageZeroLink::close);
     channels.values().forEach(Channels::close);
@@ -237,7 +240,7 @@ public final class PipelineExecutor implements BatchExecutor {
         out.onNext(frame);
       } catch (RuntimeException e) {
         broken = true;
-        fail(frame.getBatchId(), new StageFailure(Status.Code.UNAVAILABLE, lostMessage(plan.stages().get(0), e.getMessage())));
+        fail(frame.getBatchId(), new GenerationException(GenerationError.Kind.UNAVAILABLE, lostMessage(plan.stages().get(0), e.getMessage())));
       }
     }
 
@@ -258,7 +261,7 @@ public final class PipelineExecutor implements BatchExecutor {
       String why = "stream to stage 0 failed: " + s.getCode() + (s.getDescription() == null ? "" : " " + s.getDescription());
       for (Pending p : List.copyOf(pending.values())) {
         if (p.plan().epoch() == plan.epoch()) {
-          fail(p.batch().id(), new StageFailure(Status.Code.UNAVAILABLE, lostMessage(plan.stages().get(0), why)));
+          fail(p.batch().id(), new GenerationException(GenerationError.Kind.UNAVAILABLE, lostMessage(plan.stages().get(0), why)));
         }
       }
     }

@@ -14,8 +14,8 @@ import dev.caravan.cluster.ClusterNames;
 import dev.caravan.cluster.Plan;
 import dev.caravan.cluster.Planner;
 import dev.caravan.coordinator.CoordinatorMetrics;
-import dev.caravan.coordinator.serving.ServingLoop;
-import io.grpc.Status;
+import dev.caravan.coordinator.core.EngineCore;
+import dev.caravan.coordinator.core.GenerationError;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -49,7 +49,7 @@ public final class PlanManager implements AutoCloseable {
   private final int layers;
   private final long bytesPerLayer;
   private final PipelineExecutor executor;
-  private final ServingLoop loop;
+  private final EngineCore loop;
   private final KvPlacements placements;
   private final CoordinatorMetrics metrics;
   private final ExecutorService events = Executors.newSingleThreadExecutor(r -> {
@@ -65,7 +65,7 @@ public final class PlanManager implements AutoCloseable {
   private Plan latest;
   private Plan serving;
 
-  public PlanManager(HazelcastInstance hz, String model, String fingerprint, int layers, long bytesPerLayer, PipelineExecutor executor, ServingLoop loop, KvPlacements placements, CoordinatorMetrics metrics, ScheduledExecutorService timer) {
+  public PlanManager(HazelcastInstance hz, String model, String fingerprint, int layers, long bytesPerLayer, PipelineExecutor executor, EngineCore loop, KvPlacements placements, CoordinatorMetrics metrics, ScheduledExecutorService timer) {
     this.hz = hz;
     this.model = model;
     this.fingerprint = fingerprint;
@@ -156,7 +156,7 @@ public final class PlanManager implements AutoCloseable {
     for (Long epoch : executor.workerLost(uuid, why)) {
       Plan p = executor.plans().get(epoch);
       String message = p == null ? why : PipelineExecutor.lostMessage(p.stageOf(uuid).orElseThrow(), why);
-      loop.failEpoch(epoch, Status.UNAVAILABLE.withDescription(message));
+      loop.planLost(epoch, GenerationError.of(GenerationError.Kind.UNAVAILABLE, message));
     }
     placements.removeWorker(uuid);
     ready.delete(uuid);

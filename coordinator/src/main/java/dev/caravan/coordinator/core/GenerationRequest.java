@@ -1,4 +1,4 @@
-package dev.caravan.coordinator.serving;
+package dev.caravan.coordinator.core;
 
 import dev.caravan.engine.sampling.SamplingParams;
 import java.util.List;

@@ -1,4 +1,4 @@
-package dev.caravan.coordinator.serving;
+package dev.caravan.coordinator.core;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;

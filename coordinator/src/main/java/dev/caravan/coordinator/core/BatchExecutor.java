@@ -1,18 +1,19 @@
-package dev.caravan.coordinator.pipeline;
+package dev.caravan.coordinator.core;
 
 import dev.caravan.coordinator.scheduler.ScheduledBatch;
 import java.util.Collection;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * Runs scheduled batches through every layer of the model: in this process ({@link LocalExecutor}) or through the
- * pipeline of shard workers ({@link PipelineExecutor}). Swappable: the scheduler and the serving loop do not know which.
+ * Runs scheduled batches through every layer of the model: in this process ({@link InProcessExecutor}) or through the
+ * pipeline of shard workers ({@code PipelineExecutor}). Swappable: the core and the scheduler do not know which.
  */
 public interface BatchExecutor extends AutoCloseable {
 
   /**
    * Runs {@code batch}. Completes with the logits rows of the chunks that want them, in batch order ({@code
-   * batch.logitsRows()} x vocab), or exceptionally with a {@link StageFailure} naming what went wrong.
+   * batch.logitsRows()} x vocab), or exceptionally with a {@link GenerationException} naming what went wrong. The
+   * future may complete on any thread, or before this method returns.
    */
   CompletableFuture<float[]> execute(ScheduledBatch batch);
 

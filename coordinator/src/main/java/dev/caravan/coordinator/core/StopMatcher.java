@@ -1,4 +1,4 @@
-package dev.caravan.coordinator.serving;
+package dev.caravan.coordinator.core;
 
 import java.util.List;
 
