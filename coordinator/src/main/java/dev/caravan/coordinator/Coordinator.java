@@ -11,7 +11,10 @@ import dev.caravan.cluster.Plan;
 import dev.caravan.cluster.SessionPlacement;
 import dev.caravan.cluster.StageAssignment;
 import dev.caravan.coordinator.pipeline.KvPlacements;
+import dev.caravan.coordinator.pipeline.PipelineControl;
 import dev.caravan.coordinator.pipeline.PipelineExecutor;
+import dev.caravan.coordinator.pipeline.PlanBook;
+import dev.caravan.coordinator.pipeline.PlanListener;
 import dev.caravan.coordinator.pipeline.PlanManager;
 import dev.caravan.coordinator.scheduler.Scheduler;
 import dev.caravan.coordinator.scheduler.SchedulerConfig;
@@ -31,6 +34,7 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -76,6 +80,7 @@ public final class Coordinator implements AutoCloseable {
   private GrpcServer internal;
   private MetricsServer metricsServer;
   private HazelcastInstance hz;
+  private final PlanBook book = new PlanBook();
   private PipelineExecutor executor;
   private ServingLoop loop;
   private PlanManager plans;
@@ -104,7 +109,7 @@ public final class Coordinator implements AutoCloseable {
     RequestValidator validator = new RequestValidator(modelId, tokenizer, modelConfig.contextLength(), new ChatPrompt(tokenizer));
 
     // gRPC first (its port is the reply-to address), then the serving loop, then the cluster
-    executor = new PipelineExecutor(null, modelConfig.vocabSize(), config.stepTimeout(), timers);
+    executor = new PipelineExecutor(null, modelConfig.vocabSize(), config.stepTimeout(), timers, book);
     Scheduler scheduler = new Scheduler(config.scheduler(), System::nanoTime);
     // placements need Hazelcast; the loop reports through this indirection until the member is up
     DeferredPlacements deferred = new DeferredPlacements();
@@ -123,10 +128,10 @@ public final class Coordinator implements AutoCloseable {
     attrs.put(ClusterNames.ATTR_MODEL, modelId);
     attrs.put(ClusterNames.ATTR_MODEL_FINGERPRINT, fingerprint);
     hz = ClusterMember.start(new ClusterMember.Options(config.clusterName(), config.host(), config.hazelcastPort(), false, config.join(), attrs, false));
-    placements = new KvPlacements(hz, epoch -> executor.plans().get(epoch));
+    placements = new KvPlacements(hz, book);
     deferred.target = placements;
     loop.start();
-    plans = new PlanManager(hz, modelId, fingerprint, modelConfig.layers(), bytesPerLayer, executor, loop, placements, metrics, timers).start();
+    plans = new PlanManager(hz, modelId, fingerprint, modelConfig.layers(), bytesPerLayer, book, new LoopPlanListener(loop), new Pipeline(executor, placements), metrics, timers).start();
     LOG.info("coordinator for {} ({} layers, {}) at {}, Hazelcast {}:{}, metrics on port {}", modelId, modelConfig.layers(), weightType, address, config.host(), hz.getCluster().getLocalMember().getAddress().getPort(), metricsServer.port());
     return this;
   }
@@ -184,18 +189,64 @@ public final class Coordinator implements AutoCloseable {
     grpc.awaitTermination();
   }
 
-  /** Reports to the real placements once Hazelcast is up. */
+  /**
+   * Reports to the real placements once Hazelcast is up. (Adapter until the serving loop reports batches itself:
+   * KvPlacements merges the reports that arrive while a batch is on its way.)
+   */
   private static final class DeferredPlacements implements dev.caravan.coordinator.serving.KvPlacementSink {
-    volatile dev.caravan.coordinator.serving.KvPlacementSink target = NONE;
+    volatile KvPlacements target;
 
     @Override
     public void update(String key, long epoch, int tokens) {
-      target.update(key, epoch, tokens);
+      KvPlacements t = target;
+      if (t != null) {
+        t.publish(List.of(new KvPlacements.Held(key, epoch, tokens)), List.of());
+      }
     }
 
     @Override
     public void remove(String key) {
-      target.remove(key);
+      KvPlacements t = target;
+      if (t != null) {
+        t.publish(List.of(), List.of(key));
+      }
+    }
+  }
+
+  /** The serving loop as the plan owner's listener (adapter until the loop implements it). */
+  private record LoopPlanListener(ServingLoop loop) implements PlanListener {
+    @Override
+    public void servingPlanChanged(Plan plan, String unavailableReason) {
+      loop.setServingPlan(plan == null ? -1 : plan.epoch(), plan == null ? 0 : plan.stages().size(), unavailableReason);
+    }
+
+    @Override
+    public void planLost(long epoch, String message) {
+      loop.failEpoch(epoch, io.grpc.Status.UNAVAILABLE.withDescription(message));
+    }
+
+    @Override
+    public CompletableFuture<Long> oldestEpochInUse() {
+      return loop.oldestEpochInUse();
+    }
+
+    @Override
+    public void retireBelow(long epoch) {
+      loop.retireBelow(epoch);
+    }
+  }
+
+  /** The pipeline transport, and the KV records of a lost worker (its caches went with it). */
+  private record Pipeline(PipelineExecutor executor, KvPlacements placements) implements PipelineControl {
+    @Override
+    public void workerLost(String workerUuid, String why) {
+      executor.workerLost(workerUuid, why);
+      placements.removeWorker(workerUuid);
+    }
+
+    @Override
+    public void retireBelow(long epoch) {
+      executor.retireBelow(epoch);
     }
   }
 
@@ -203,7 +254,7 @@ public final class Coordinator implements AutoCloseable {
   private final class View implements InferenceService.ClusterView {
     @Override
     public ListModelsResponse models() {
-      Plan serving = plans == null ? null : plans.serving();
+      Plan serving = book.serving();
       return ListModelsResponse.newBuilder()
           .addModels(ModelInfo.newBuilder()
               .setId(modelId)
@@ -223,6 +274,7 @@ public final class Coordinator implements AutoCloseable {
       if (hz == null || plans == null || placements == null) {
         return b.build(); // still starting
       }
+      PlanBook.Snapshot now = book.snapshot();
       for (Member m : hz.getCluster().getMembers()) {
         String uuid = m.getUuid().toString();
         var capacity = ClusterMember.capacity(m);
@@ -234,11 +286,11 @@ public final class Coordinator implements AutoCloseable {
             .setFreeMemoryBytes(capacity.freeMemoryBytes())
             .setCores(capacity.cores())
             .setSecondsPerLayer(capacity.secondsPerLayer())
-            .setState(plans.isDraining(uuid) ? "draining" : plans.serving() != null && plans.serving().involves(uuid) || ClusterNames.ROLE_COORDINATOR.equals(role) ? "serving" : "joining"));
+            .setState(now.drainingWorkers().contains(uuid) ? "draining" : now.serving() != null && now.serving().involves(uuid) || ClusterNames.ROLE_COORDINATOR.equals(role) ? "serving" : "joining"));
       }
-      Plan latest = plans.latest();
+      Plan latest = now.latest();
       if (latest != null) {
-        dev.caravan.proto.v1.Plan.Builder pb = dev.caravan.proto.v1.Plan.newBuilder().setEpoch(latest.epoch()).setModel(latest.model()).setReady(latest == plans.serving());
+        dev.caravan.proto.v1.Plan.Builder pb = dev.caravan.proto.v1.Plan.newBuilder().setEpoch(latest.epoch()).setModel(latest.model()).setReady(latest.equals(now.serving()));
         for (StageAssignment s : latest.stages()) {
           pb.addStages(dev.caravan.proto.v1.PlanStage.newBuilder().setIndex(s.index()).setWorkerUuid(s.workerUuid()).setGrpcAddress(s.grpcAddress()).setLayerStart(s.layerStart()).setLayerEnd(s.layerEnd()));
         }
