@@ -37,7 +37,7 @@ import org.slf4j.LoggerFactory;
 public final class KvPlacements {
   private static final Logger LOG = LoggerFactory.getLogger(KvPlacements.class);
   /** How long {@link #snapshot} and {@link #removeWorker} wait for batches on their way. */
-  private static final Duration LANDING_WAIT = Duration.ofSeconds(2);
+  private static final Duration LANDING_WAIT = Duration.ofSeconds(10);
 
   /** One placement change: the sequence with cache key {@code cacheKey} holds {@code tokens} positions on every stage of plan {@code epoch}. */
   public record Held(String cacheKey, long epoch, int tokens) {}
@@ -173,7 +173,7 @@ public final class KvPlacements {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     } catch (ExecutionException | TimeoutException e) {
-      LOG.debug("KV placement batches still on their way: {}", e.toString());
+      LOG.warn("KV placement batches still on their way after {} ms: {}", LANDING_WAIT.toMillis(), e.toString());
     }
   }
 
