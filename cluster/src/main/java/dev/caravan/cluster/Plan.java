@@ -35,6 +35,11 @@ public record Plan(long epoch, String model, int layers, List<StageAssignment> s
     return new Plan(epoch, model, layers, List.of());
   }
 
+  /** The same stages under another epoch (a plan is computed first and numbered when it is stored). */
+  public Plan withEpoch(long newEpoch) {
+    return new Plan(newEpoch, model, layers, stages);
+  }
+
   public boolean isEmpty() {
     return stages.isEmpty();
   }

@@ -1,6 +1,7 @@
 package dev.caravan.cluster;
 
 import com.hazelcast.map.EntryProcessor;
+import com.hazelcast.query.Predicate;
 import java.io.Serializable;
 import java.util.List;
 import java.util.Map;
@@ -30,18 +31,42 @@ public record SessionPlacement(String cacheKey, long planEpoch, List<KvHolding> 
   }
 
   /**
-   * Sets the record of a session to {@code placement} unless a newer plan's record is already there: the atomic
-   * update the coordinator sends as a session grows.
+   * Sets the record of every key it is sent to (with {@code submitToKeys}) to that key's entry in {@code placements},
+   * unless a newer plan's record is already there: one call carries a whole batch of updates, and each key still
+   * changes atomically. Keys it has no placement for are left alone.
    */
-  public record Update(SessionPlacement placement) implements EntryProcessor<String, SessionPlacement, Boolean>, Serializable {
+  public record Apply(Map<String, SessionPlacement> placements) implements EntryProcessor<String, SessionPlacement, Boolean>, Serializable {
+    public Apply {
+      placements = Map.copyOf(placements);
+    }
+
     @Override
     public Boolean process(Map.Entry<String, SessionPlacement> entry) {
+      SessionPlacement next = placements.get(entry.getKey());
       SessionPlacement old = entry.getValue();
-      if (old != null && old.planEpoch() > placement.planEpoch()) {
+      if (next == null || old != null && old.planEpoch() > next.planEpoch()) {
         return false;
       }
-      entry.setValue(placement);
+      entry.setValue(next);
       return true;
+    }
+  }
+
+  /** Deletes the records of the keys it is sent to: the removals of a batch, in one call. */
+  public record Delete() implements EntryProcessor<String, SessionPlacement, Boolean>, Serializable {
+    @Override
+    public Boolean process(Map.Entry<String, SessionPlacement> entry) {
+      boolean had = entry.getValue() != null;
+      entry.setValue(null);
+      return had;
+    }
+  }
+
+  /** The records that hold cache on {@code workerUuid} (a named class: it travels to the members that evaluate it). */
+  public record Involving(String workerUuid) implements Predicate<String, SessionPlacement>, Serializable {
+    @Override
+    public boolean apply(Map.Entry<String, SessionPlacement> entry) {
+      return entry.getValue() != null && entry.getValue().involves(workerUuid);
     }
   }
 }

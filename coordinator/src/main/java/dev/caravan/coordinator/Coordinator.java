@@ -11,10 +11,14 @@ import dev.caravan.cluster.Plan;
 import dev.caravan.cluster.SessionPlacement;
 import dev.caravan.cluster.StageAssignment;
 import dev.caravan.coordinator.pipeline.KvPlacements;
+import dev.caravan.coordinator.pipeline.PipelineControl;
 import dev.caravan.coordinator.pipeline.PipelineExecutor;
+import dev.caravan.coordinator.pipeline.PlanBook;
+import dev.caravan.coordinator.pipeline.PlanListener;
 import dev.caravan.coordinator.pipeline.PlanManager;
 import dev.caravan.coordinator.core.EngineCore;
 import dev.caravan.coordinator.core.EngineLoop;
+import dev.caravan.coordinator.core.GenerationError;
 import dev.caravan.coordinator.core.KvPlacementSink;
 import dev.caravan.coordinator.core.OutputProcessor;
 import dev.caravan.coordinator.core.SessionRegistry;
@@ -35,6 +39,7 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -83,6 +88,7 @@ public final class Coordinator implements AutoCloseable {
   private GrpcServer internal;
   private MetricsServer metricsServer;
   private HazelcastInstance hz;
+  private final PlanBook book = new PlanBook();
   private PipelineExecutor executor;
   private EngineCore core;
   private EngineLoop loop;
@@ -112,7 +118,7 @@ public final class Coordinator implements AutoCloseable {
     RequestValidator validator = new RequestValidator(modelId, tokenizer, modelConfig.contextLength(), new ChatPrompt(tokenizer));
 
     // gRPC first (its port is the reply-to address), then the serving loop, then the cluster
-    executor = new PipelineExecutor(null, modelConfig.vocabSize(), config.stepTimeout(), timers);
+    executor = new PipelineExecutor(null, modelConfig.vocabSize(), config.stepTimeout(), timers, book);
     Scheduler scheduler = new Scheduler(config.scheduler(), System::nanoTime);
     // placements need Hazelcast; the loop reports through this indirection until the member is up
     DeferredPlacements deferred = new DeferredPlacements();
@@ -133,10 +139,10 @@ public final class Coordinator implements AutoCloseable {
     attrs.put(ClusterNames.ATTR_MODEL, modelId);
     attrs.put(ClusterNames.ATTR_MODEL_FINGERPRINT, fingerprint);
     hz = ClusterMember.start(new ClusterMember.Options(config.clusterName(), config.host(), config.hazelcastPort(), false, config.join(), attrs, false));
-    placements = new KvPlacements(hz, epoch -> executor.plans().get(epoch));
+    placements = new KvPlacements(hz, book);
     deferred.target = placements;
     loop.start();
-    plans = new PlanManager(hz, modelId, fingerprint, modelConfig.layers(), bytesPerLayer, executor, core, placements, metrics, timers).start();
+    plans = new PlanManager(hz, modelId, fingerprint, modelConfig.layers(), bytesPerLayer, book, new CorePlanListener(core), new Pipeline(executor, placements), metrics, timers).start();
     LOG.info("coordinator for {} ({} layers, {}) at {}, Hazelcast {}:{}, metrics on port {}", modelId, modelConfig.layers(), weightType, address, config.host(), hz.getCluster().getLocalMember().getAddress().getPort(), metricsServer.port());
     return this;
   }
@@ -204,11 +210,48 @@ public final class Coordinator implements AutoCloseable {
     }
   }
 
+  /** The engine core as the plan owner's listener: plan changes go to its mailbox. */
+  private record CorePlanListener(EngineCore core) implements PlanListener {
+    @Override
+    public void servingPlanChanged(Plan plan, String unavailableReason) {
+      core.setServingPlan(plan == null ? -1 : plan.epoch(), plan == null ? 0 : plan.stages().size(), unavailableReason);
+    }
+
+    @Override
+    public void planLost(long epoch, String message) {
+      core.planLost(epoch, GenerationError.of(GenerationError.Kind.UNAVAILABLE, message));
+    }
+
+    @Override
+    public CompletableFuture<Long> oldestEpochInUse() {
+      return core.oldestEpochInUse();
+    }
+
+    @Override
+    public void retireBelow(long epoch) {
+      core.retireBelow(epoch);
+    }
+  }
+
+  /** The pipeline transport, and the KV records of a lost worker (its caches went with it). */
+  private record Pipeline(PipelineExecutor executor, KvPlacements placements) implements PipelineControl {
+    @Override
+    public void workerLost(String workerUuid, String why) {
+      executor.workerLost(workerUuid, why);
+      placements.removeWorker(workerUuid);
+    }
+
+    @Override
+    public void retireBelow(long epoch) {
+      executor.retireBelow(epoch);
+    }
+  }
+
   /** ListModels and ClusterStatus. */
   private final class View implements InferenceService.ClusterView {
     @Override
     public ListModelsResponse models() {
-      Plan serving = plans == null ? null : plans.serving();
+      Plan serving = book.serving();
       return ListModelsResponse.newBuilder()
           .addModels(ModelInfo.newBuilder()
               .setId(modelId)
@@ -228,6 +271,7 @@ public final class Coordinator implements AutoCloseable {
       if (hz == null || plans == null || placements == null) {
         return b.build(); // still starting
       }
+      PlanBook.Snapshot now = book.snapshot();
       for (Member m : hz.getCluster().getMembers()) {
         String uuid = m.getUuid().toString();
         var capacity = ClusterMember.capacity(m);
@@ -239,11 +283,11 @@ public final class Coordinator implements AutoCloseable {
             .setFreeMemoryBytes(capacity.freeMemoryBytes())
             .setCores(capacity.cores())
             .setSecondsPerLayer(capacity.secondsPerLayer())
-            .setState(plans.isDraining(uuid) ? "draining" : plans.serving() != null && plans.serving().involves(uuid) || ClusterNames.ROLE_COORDINATOR.equals(role) ? "serving" : "joining"));
+            .setState(now.drainingWorkers().contains(uuid) ? "draining" : now.serving() != null && now.serving().involves(uuid) || ClusterNames.ROLE_COORDINATOR.equals(role) ? "serving" : "joining"));
       }
-      Plan latest = plans.latest();
+      Plan latest = now.latest();
       if (latest != null) {
-        dev.caravan.proto.v1.Plan.Builder pb = dev.caravan.proto.v1.Plan.newBuilder().setEpoch(latest.epoch()).setModel(latest.model()).setReady(latest == plans.serving());
+        dev.caravan.proto.v1.Plan.Builder pb = dev.caravan.proto.v1.Plan.newBuilder().setEpoch(latest.epoch()).setModel(latest.model()).setReady(latest.equals(now.serving()));
         for (StageAssignment s : latest.stages()) {
           pb.addStages(dev.caravan.proto.v1.PlanStage.newBuilder().setIndex(s.index()).setWorkerUuid(s.workerUuid()).setGrpcAddress(s.grpcAddress()).setLayerStart(s.layerStart()).setLayerEnd(s.layerEnd()));
         }

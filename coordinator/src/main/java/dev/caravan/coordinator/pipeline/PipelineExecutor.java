@@ -35,7 +35,7 @@ import org.slf4j.LoggerFactory;
  * which hands them to {@link #deliver}. A batch fails, naming the stage, when a stage reports an error, when a worker
  * of its plan leaves the cluster ({@link #workerLost}), or when no answer comes within the step timeout.
  */
-public final class PipelineExecutor implements BatchExecutor {
+public final class PipelineExecutor implements BatchExecutor, PipelineControl {
   private static final Logger LOG = LoggerFactory.getLogger(PipelineExecutor.class);
 
   /** A batch on its way. */
@@ -45,7 +45,7 @@ public final class PipelineExecutor implements BatchExecutor {
   private final int vocabSize;
   private final Duration stepTimeout;
   private final ScheduledExecutorService timers;
-  private final Map<Long, Plan> plans = new ConcurrentHashMap<>();
+  private final PlanBook plans;
   private final Map<Long, Pending> pending = new ConcurrentHashMap<>();
   private final Map<String, ManagedChannel> channels = new ConcurrentHashMap<>();
   private final Map<Long, StageZeroLink> links = new ConcurrentHashMap<>();
@@ -54,8 +54,9 @@ public final class PipelineExecutor implements BatchExecutor {
    * @param replyTo     this coordinator's gRPC address, where last stages deliver
    * @param stepTimeout how long a batch may take end to end before it fails as UNAVAILABLE
    */
-  public PipelineExecutor(String replyTo, int vocabSize, Duration stepTimeout, ScheduledExecutorService timers) {
+  public PipelineExecutor(String replyTo, int vocabSize, Duration stepTimeout, ScheduledExecutorService timers, PlanBook plans) {
     this.replyTo = replyTo;
+    this.plans = plans;
     this.vocabSize = vocabSize;
     this.stepTimeout = stepTimeout;
     this.timers = timers;
@@ -66,18 +67,9 @@ public final class PipelineExecutor implements BatchExecutor {
     this.replyTo = address;
   }
 
-  /** Makes a plan's stages usable for batches bound to its epoch. */
-  public void addPlan(Plan plan) {
-    plans.put(plan.epoch(), plan);
-  }
-
-  public Map<Long, Plan> plans() {
-    return Map.copyOf(plans);
-  }
-
   @Override
   public CompletableFuture<float[]> execute(ScheduledBatch batch) {
-    Plan plan = plans.get(batch.epoch());
+    Plan plan = plans.plan(batch.epoch());
     if (plan == null || plan.isEmpty()) {
       return CompletableFuture.failedFuture(new GenerationException(GenerationError.Kind.UNAVAILABLE, "plan #" + batch.epoch() + " is no longer available"));
     }
@@ -132,12 +124,10 @@ public final class PipelineExecutor implements BatchExecutor {
     }
   }
 
-  /**
-   * A worker left the cluster: every batch on a plan that used it fails as UNAVAILABLE naming the lost stage. Returns
-   * the epochs of the plans it served.
-   */
-  public List<Long> workerLost(String workerUuid, String why) {
-    List<Long> epochs = plans.values().stream().filter(p -> p.involves(workerUuid)).map(Plan::epoch).toList();
+  /** A worker left the cluster: every batch on a plan that used it fails as UNAVAILABLE naming the lost stage. */
+  @Override
+  public void workerLost(String workerUuid, String why) {
+    List<Long> epochs = plans.snapshot().byEpoch().values().stream().filter(p -> p.involves(workerUuid)).map(Plan::epoch).toList();
     for (Pending p : List.copyOf(pending.values())) {
       p.plan().stageOf(workerUuid).ifPresent(s -> fail(p.batch().id(), new GenerationException(GenerationError.Kind.UNAVAILABLE, lostMessage(s, why))));
     }
@@ -147,12 +137,11 @@ public final class PipelineExecutor implements BatchExecutor {
         link.close();
       }
     }
-    return epochs;
   }
 
   /** "stage 1 (worker 127.0.0.1:7002, layers [3, 5)) was lost: ..." */
   public static String lostMessage(StageAssignment s, String why) {
-    return "stage " + s.index() + " (worker " + s.grpcAddress() + ", layers [" + s.layerStart() + ", " + s.layerEnd() + ")) was lost: " + why;
+    return PlanManager.lostMessage(s, why);
   }
 
   private static String describe(Plan plan) {
@@ -165,7 +154,7 @@ public final class PipelineExecutor implements BatchExecutor {
 
   @Override
   public void release(long epoch, Collection<String> cacheKeys) {
-    Plan plan = plans.get(epoch);
+    Plan plan = plans.plan(epoch);
     if (plan == null || cacheKeys.isEmpty()) {
       return;
     }
@@ -176,15 +165,15 @@ public final class PipelineExecutor implements BatchExecutor {
   }
 
   /** Drops plans below {@code epoch} here and on their workers (stages and caches). */
+  @Override
   public void retireBelow(long epoch) {
-    var old = plans.values().stream().filter(p -> p.epoch() < epoch).toList();
+    var old = plans.snapshot().byEpoch().values().stream().filter(p -> p.epoch() < epoch).toList();
     if (old.isEmpty()) {
       return;
     }
     ReleaseRequest req = ReleaseRequest.newBuilder().setRetireBelowEpoch(epoch).build();
     old.stream().flatMap(p -> p.stages().stream()).map(StageAssignment::grpcAddress).distinct().forEach(a -> sendRelease(a, req));
     for (Plan p : old) {
-      plans.remove(p.epoch());
       StageZeroLink link = links.remove(p.epoch());
       if (link != null) {
         link.close();
