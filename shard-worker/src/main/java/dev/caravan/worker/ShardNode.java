@@ -13,6 +13,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 
 /**
@@ -36,6 +37,7 @@ public final class ShardNode implements AutoCloseable {
   private final GrpcServer grpc;
   private volatile String address; // final once the server is bound
   private volatile String uuid = "";
+  private final AtomicBoolean closed = new AtomicBoolean();
 
   /**
    * Starts the gRPC server; no stage is served until {@link #install}.
@@ -92,14 +94,18 @@ public final class ShardNode implements AutoCloseable {
   /** Stops at once: cancels open streams, reports what the links still held, frees the models. */
   @Override
   public void close() {
-    grpc.stop();
-    shutDown();
+    if (closed.compareAndSet(false, true)) {
+      grpc.stop();
+      shutDown();
+    }
   }
 
   /** Lets running calls finish within {@code grace} (long-lived frame streams end when it runs out), then closes. */
   void close(Duration grace) {
-    grpc.drain(grace);
-    shutDown();
+    if (closed.compareAndSet(false, true)) {
+      grpc.drain(grace);
+      shutDown();
+    }
   }
 
   private void shutDown() {
