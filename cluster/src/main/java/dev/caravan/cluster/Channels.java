@@ -1,15 +1,31 @@
 package dev.caravan.cluster;
 
 import io.grpc.ManagedChannel;
+import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.netty.NettyChannelBuilder;
 import java.util.concurrent.TimeUnit;
 
-/** Client channels between Caravan processes: plaintext on a trusted network, keepalive, large messages. */
+/**
+ * Client channels between Caravan processes: plaintext on a trusted network, keepalive, large messages. An address
+ * {@code in-process:NAME} reaches an in-process server of that name instead, so tests run real services in one JVM and
+ * still pass addresses around in plans and frames.
+ */
 public final class Channels {
+  /** Prefix of an in-process server's address; the rest is the name given to {@code InProcessServerBuilder.forName}. */
+  public static final String IN_PROCESS = "in-process:";
+
   private Channels() {}
 
-  public static ManagedChannel forAddress(String hostPort) {
-    return NettyChannelBuilder.forTarget(hostPort)
+  /** A channel to {@code host:port} over Netty, or to {@code in-process:NAME}. */
+  public static ManagedChannel forAddress(String address) {
+    if (address.startsWith(IN_PROCESS)) {
+      // direct executor: in one JVM there is no network thread to protect, and callbacks stay cheap
+      return InProcessChannelBuilder.forName(address.substring(IN_PROCESS.length()))
+          .directExecutor()
+          .maxInboundMessageSize(GrpcServer.MAX_MESSAGE_BYTES)
+          .build();
+    }
+    return NettyChannelBuilder.forTarget(address)
         .usePlaintext()
         .keepAliveTime(10, TimeUnit.SECONDS)
         .keepAliveTimeout(5, TimeUnit.SECONDS)

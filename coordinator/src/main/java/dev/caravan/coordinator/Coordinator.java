@@ -128,7 +128,7 @@ public final class Coordinator implements AutoCloseable {
     InferenceService inference = new InferenceService(validator, tokenizer, core, new View(), metrics);
     // the public API and the workers' result sink listen on separate ports: clients never reach the sink
     grpc = new GrpcServer("coordinator", GrpcServer.netty(config.host(), config.grpcPort()), List.of(inference), List.of()).start();
-    internal = new GrpcServer("coordinator-internal", GrpcServer.netty(config.host(), config.internalPort()), List.of(new SinkService(executor)), List.of()).start();
+    internal = new GrpcServer("coordinator-internal", GrpcServer.netty(config.host(), config.internalPort()), List.of(new SinkService(executor::deliver, 4)), List.of()).start();
     String address = config.host() + ":" + grpc.port();
     executor.setReplyTo(config.host() + ":" + internal.port());
     metricsServer = MetricsServer.start(config.host(), config.metricsPort(), metrics.registry);

@@ -9,84 +9,33 @@ import dev.caravan.proto.v1.ShardStatusRequest;
 import dev.caravan.proto.v1.ShardStatusResponse;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import java.util.concurrent.CompletableFuture;
 
-/** The Shard gRPC service: a thin adapter from proto calls to {@link ShardWorker}. */
+/** The Shard gRPC service: a thin adapter from proto calls to a {@link ShardNode}. */
 final class ShardService extends ShardGrpc.ShardImplBase {
-  private static final Logger LOG = LoggerFactory.getLogger(ShardService.class);
-  private final ShardWorker worker;
+  private final ShardNode node;
 
-  ShardService(ShardWorker worker) {
-    this.worker = worker;
+  ShardService(ShardNode node) {
+    this.node = node;
   }
 
   @Override
   public StreamObserver<ActivationFrame> forward(StreamObserver<FrameAck> acks) {
-    // acks go out from the compute thread; errors and completion from gRPC threads: serialize them
-    StreamObserver<FrameAck> safeAcks = new StreamObserver<>() {
-      private boolean closed;
-
-      @Override
-      public synchronized void onNext(FrameAck ack) {
-        if (!closed) {
-          try {
-            acks.onNext(ack);
-          } catch (RuntimeException e) {
-            closed = true; // the upstream hop went away; the frame itself was already passed on
-          }
-        }
-      }
-
-      @Override
-      public synchronized void onError(Throwable t) {
-        if (!closed) {
-          closed = true;
-          acks.onError(t);
-        }
-      }
-
-      @Override
-      public synchronized void onCompleted() {
-        if (!closed) {
-          closed = true;
-          acks.onCompleted();
-        }
-      }
-    };
-    return new StreamObserver<>() {
-      @Override
-      public void onNext(ActivationFrame frame) {
-        worker.accept(frame, safeAcks);
-      }
-
-      @Override
-      public void onError(Throwable t) {
-        LOG.debug("upstream stream ended: {}", Status.fromThrowable(t));
-      }
-
-      @Override
-      public void onCompleted() {
-        safeAcks.onCompleted();
-      }
-    };
+    return node.router().forward(acks);
   }
 
   @Override
   public void release(ReleaseRequest request, StreamObserver<ReleaseResponse> response) {
-    worker.release(request).whenComplete((r, e) -> {
-      if (e != null) {
-        response.onError(Status.INTERNAL.withDescription(e.getMessage()).asRuntimeException());
-      } else {
-        response.onNext(r);
-        response.onCompleted();
-      }
-    });
+    reply(node.release(request), response);
   }
 
   @Override
   public void status(ShardStatusRequest request, StreamObserver<ShardStatusResponse> response) {
-    worker.status().whenComplete((r, e) -> {
+    reply(node.status(), response);
+  }
+
+  private static <T> void reply(CompletableFuture<T> result, StreamObserver<T> response) {
+    result.whenComplete((r, e) -> {
       if (e != null) {
         response.onError(Status.INTERNAL.withDescription(e.getMessage()).asRuntimeException());
       } else {

@@ -18,14 +18,6 @@ import dev.caravan.engine.model.KvCache;
 import dev.caravan.engine.model.LayerRange;
 import dev.caravan.engine.model.LlamaConfig;
 import dev.caravan.engine.model.LlamaModel;
-import dev.caravan.engine.tensor.Parallel;
-import dev.caravan.proto.v1.ActivationFrame;
-import dev.caravan.proto.v1.FrameAck;
-import dev.caravan.proto.v1.ReleaseRequest;
-import dev.caravan.proto.v1.ReleaseResponse;
-import dev.caravan.proto.v1.ShardStatusResponse;
-import io.grpc.Status;
-import io.grpc.stub.StreamObserver;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
@@ -33,7 +25,6 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -42,11 +33,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A shard worker process: joins the Hazelcast cluster, takes its layer range from the current plan, runs its stage on
- * every frame and streams the result to the next stage (or the coordinator), keeps KV caches per session and frees
- * them on release or idle expiry, and drains before it leaves.
+ * A shard worker process: a {@link ShardNode} (the Shard service, its stages, compute thread and frame links) that
+ * joins the Hazelcast cluster, takes its layer range from the current plan, serves Prometheus metrics, frees idle
+ * sessions and drains before it leaves.
  *
- * <p>Threads: gRPC threads only enqueue; one compute thread runs frames, releases and plan changes in order; one loader
+ * <p>Threads: gRPC threads only enqueue; the node's compute thread runs frames, releases and expiry in order; one loader
  * thread loads layers for a new plan so serving the old plan goes on meanwhile.
  */
 public final class ShardWorker implements AutoCloseable {
@@ -62,20 +53,16 @@ public final class ShardWorker implements AutoCloseable {
       int hazelcastPort,
       int metricsPort,
       int threads,
+      int framesInFlight,
       long memoryLimitBytes,
       Duration idleTimeout,
       Duration drainTimeout) {}
 
   private final Config config;
   private final String modelId;
-  private final WorkerMetrics metrics = new WorkerMetrics();
-  private final Parallel parallel;
-  private final ExecutorService compute = Executors.newSingleThreadExecutor(r -> daemon(r, "caravan-compute"));
   private final ExecutorService loader = Executors.newSingleThreadExecutor(r -> daemon(r, "caravan-loader"));
   private final ScheduledExecutorService timers = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "caravan-timers"));
-  private final Downstream downstream;
-  private StageHost host;
-  private GrpcServer grpc;
+  private ShardNode node;
   private MetricsServer metricsServer;
   private HazelcastInstance hz;
   private String uuid;
@@ -85,8 +72,6 @@ public final class ShardWorker implements AutoCloseable {
   public ShardWorker(Config config) {
     this.config = config;
     this.modelId = ModelIdentity.id(config.model());
-    this.parallel = new Parallel(config.threads());
-    this.downstream = new Downstream(this::reportLost);
   }
 
   private static Thread daemon(Runnable r, String name) {
@@ -103,12 +88,10 @@ public final class ShardWorker implements AutoCloseable {
       LlamaConfig.from(f);
       fingerprint = ModelIdentity.fingerprint(f);
     }
+    node = new ShardNode(config.model(), config.threads(), config.host() + ":" + config.grpcPort(), GrpcServer.netty(config.host(), config.grpcPort()), config.framesInFlight());
     secondsPerLayer = measureSecondsPerLayer();
-
-    grpc = new GrpcServer("shard-worker", GrpcServer.netty(config.host(), config.grpcPort()), List.of(new ShardService(this)), List.of()).start();
-    String address = config.host() + ":" + grpc.port();
-    host = new StageHost(config.model(), parallel, metrics, address);
-    metricsServer = MetricsServer.start(config.host(), config.metricsPort(), metrics.registry);
+    String address = node.address();
+    metricsServer = MetricsServer.start(config.host(), config.metricsPort(), node.metrics().registry);
 
     Map<String, String> attrs = new HashMap<>();
     attrs.put(ClusterNames.ATTR_ROLE, ClusterNames.ROLE_WORKER);
@@ -128,8 +111,8 @@ public final class ShardWorker implements AutoCloseable {
     if (current != null) {
       loader.execute(() -> adopt(current));
     }
-    timers.scheduleAtFixedRate(() -> compute.execute(() -> host.expireIdle(config.idleTimeout().toNanos())), 5, 5, TimeUnit.SECONDS);
-    LOG.info("worker {} serving {} (fingerprint {}) at {}, metrics on port {}, {} threads, {} s/layer measured", uuid, modelId, fingerprint, address, metricsServer.port(), config.threads(), String.format("%.6f", secondsPerLayer));
+    timers.scheduleAtFixedRate(() -> node.expireIdle(config.idleTimeout()), 5, 5, TimeUnit.SECONDS);
+    LOG.info("worker {} serving {} (fingerprint {}) at {}, metrics on port {}, {} threads, {} frames in flight per hop, {} s/layer measured", uuid, modelId, fingerprint, address, metricsServer.port(), config.threads(), config.framesInFlight(), String.format("%.6f", secondsPerLayer));
     return this;
   }
 
@@ -138,7 +121,7 @@ public final class ShardWorker implements AutoCloseable {
   }
 
   public int grpcPort() {
-    return grpc.port();
+    return node.grpc().port();
   }
 
   public int metricsPort() {
@@ -155,7 +138,7 @@ public final class ShardWorker implements AutoCloseable {
 
   /** Seconds to run one layer for one token: loads layer 0 alone and times decode steps after a warm-up (median). */
   private double measureSecondsPerLayer() throws IOException {
-    try (LlamaModel probe = LlamaModel.open(config.model(), new LayerRange(0, 1), parallel, null)) {
+    try (LlamaModel probe = LlamaModel.open(config.model(), new LayerRange(0, 1), node.parallel(), null)) {
       KvCache cache = probe.layers().newCache(64);
       Batch batch = new Batch(1);
       float[] out = new float[probe.layers().outputSize(oneToken(batch, cache))];
@@ -192,58 +175,12 @@ public final class ShardWorker implements AutoCloseable {
     }
     newestPlanSeen = plan.epoch();
     try {
-      if (host.install(plan, uuid) != null) {
+      if (node.install(plan, uuid)) {
         hz.<String, Long>getMap(ClusterNames.READY).executeOnKey(uuid, new MaxEpoch(plan.epoch()));
       }
     } catch (IOException | RuntimeException e) {
       LOG.error("cannot load my layers of {}", plan, e);
     }
-  }
-
-  /** A frame from the previous hop: runs it on the compute thread, passes the result on, then acknowledges it. */
-  void accept(ActivationFrame frame, StreamObserver<FrameAck> acks) {
-    compute.execute(() -> {
-      ActivationFrame result = host.process(frame);
-      String error = "";
-      if (result.hasError()) {
-        error = result.getError().getMessage();
-        downstream.send(Downstream.Kind.SINK, frame.getReplyTo(), result);
-      } else {
-        String next = host.nextHop(frame.getPlanEpoch());
-        if (next != null) {
-          downstream.send(Downstream.Kind.STAGE, next, result);
-        } else {
-          downstream.send(Downstream.Kind.SINK, frame.getReplyTo(), result);
-        }
-      }
-      acks.onNext(FrameAck.newBuilder().setBatchId(frame.getBatchId()).setError(error).build());
-    });
-  }
-
-  /** A frame the next hop never acknowledged: tell the coordinator which stage was lost. */
-  private void reportLost(ActivationFrame frame, String reason) {
-    metrics.frameErrors.inc();
-    if (frame.hasError()) {
-      return;
-    }
-    String sink = frame.getReplyTo();
-    if (host.nextHop(frame.getPlanEpoch()) == null) {
-      LOG.warn("result of batch {} could not reach the coordinator at {}: {}", frame.getBatchId(), sink, reason);
-      return;
-    }
-    downstream.send(Downstream.Kind.SINK, sink, host.errorFrame(frame, Status.Code.UNAVAILABLE, "stage " + frame.getStage() + " lost: " + reason));
-  }
-
-  CompletableFuture<ReleaseResponse> release(ReleaseRequest r) {
-    return CompletableFuture.supplyAsync(() -> {
-      long[] freed = host.release(r.getCacheKeysList(), r.getPlanEpoch());
-      int retired = r.getRetireBelowEpoch() > 0 ? host.retireBelow(r.getRetireBelowEpoch()) : 0;
-      return ReleaseResponse.newBuilder().setSessionsReleased((int) freed[0] + retired).setKvBytesFreed(freed[1]).build();
-    }, compute);
-  }
-
-  CompletableFuture<ShardStatusResponse> status() {
-    return CompletableFuture.supplyAsync(() -> ShardStatusResponse.newBuilder().setWorkerUuid(uuid == null ? "" : uuid).addAllStages(host.status()).build(), compute);
   }
 
   /**
@@ -256,7 +193,7 @@ public final class ShardWorker implements AutoCloseable {
     }
     draining = true;
     LOG.info("draining: waiting up to {} for sessions to finish", config.drainTimeout());
-    grpc.setServing(false);
+    node.grpc().setServing(false);
     try {
       hz.<String, String>getMap(ClusterNames.WORKER_STATE).put(uuid, ClusterNames.STATE_DRAINING);
       long deadline = System.nanoTime() + config.drainTimeout().toNanos();
@@ -264,7 +201,7 @@ public final class ShardWorker implements AutoCloseable {
         // done when the current plan leaves us out and the coordinator has retired every older plan we served
         // (it does so once no request runs on them)
         Plan current = hz.<String, Plan>getMap(ClusterNames.PLANS).get(modelId);
-        int stages = CompletableFuture.supplyAsync(() -> host.stageCount(), compute).get(5, TimeUnit.SECONDS);
+        int stages = node.stageCount().get(5, TimeUnit.SECONDS);
         if ((current == null || !current.involves(uuid)) && stages == 0) {
           LOG.info("drained: no plan in use needs this worker");
           break;
@@ -288,23 +225,17 @@ public final class ShardWorker implements AutoCloseable {
       }
       hz.shutdown();
     }
-    if (grpc != null) {
-      grpc.drain(Duration.ofSeconds(2));
-    }
-    downstream.close();
-    compute.shutdownNow();
     loader.shutdownNow();
+    if (node != null) {
+      node.close(Duration.ofSeconds(2));
+    }
     if (metricsServer != null) {
       metricsServer.close();
     }
-    if (host != null) {
-      host.close();
-    }
-    parallel.close();
   }
 
   public void awaitTermination() throws InterruptedException {
-    grpc.awaitTermination();
+    node.grpc().awaitTermination();
   }
 
   /** Plan changes of our model, handed to the loader thread. */

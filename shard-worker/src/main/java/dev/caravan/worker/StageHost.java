@@ -23,13 +23,15 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The stages a worker runs — one per plan epoch it takes part in — and the KV cache of every session on them. The domain
- * behind the Shard service: frames in, frames out. Every method that touches stages or caches runs on the worker's one
- * compute thread (see {@link ShardWorker}), so nothing here needs locks beyond the published stage map.
+ * behind the Shard service: frames in, frames out; no threads, streams or cluster here. Every method that touches
+ * stages or caches runs on the worker's one compute thread (see {@link FrameRouter}), so nothing here needs locks beyond
+ * the published stage map.
  */
 final class StageHost implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(StageHost.class);
@@ -74,10 +76,11 @@ final class StageHost implements AutoCloseable {
   private final Path modelPath;
   private final Parallel parallel;
   private final WorkerMetrics metrics;
-  private final String selfAddress;
+  private final Supplier<String> selfAddress;
   private final Map<Long, HostedStage> stages = new ConcurrentHashMap<>();
 
-  StageHost(Path modelPath, Parallel parallel, WorkerMetrics metrics, String selfAddress) {
+  /** @param selfAddress this worker's gRPC address, named in error frames (known once its server is bound) */
+  StageHost(Path modelPath, Parallel parallel, WorkerMetrics metrics, Supplier<String> selfAddress) {
     this.modelPath = modelPath;
     this.parallel = parallel;
     this.metrics = metrics;
@@ -144,7 +147,7 @@ final class StageHost implements AutoCloseable {
     HostedStage stage = stages.get(frame.getPlanEpoch());
     try {
       if (stage == null) {
-        throw Status.UNAVAILABLE.withDescription("worker " + selfAddress + " holds no stage of plan #" + frame.getPlanEpoch() + " (holds " + stages.keySet() + ")").asRuntimeException();
+        throw Status.UNAVAILABLE.withDescription("worker " + selfAddress.get() + " holds no stage of plan #" + frame.getPlanEpoch() + " (holds " + stages.keySet() + ")").asRuntimeException();
       }
       if (frame.getStage() != stage.index) {
         throw Status.INVALID_ARGUMENT.withDescription("frame is for stage " + frame.getStage() + " but this worker runs stage " + stage.index + " of plan #" + stage.epoch).asRuntimeException();
@@ -167,7 +170,7 @@ final class StageHost implements AutoCloseable {
         .setPlanEpoch(frame.getPlanEpoch())
         .setStage(frame.getStage())
         .setReplyTo(frame.getReplyTo())
-        .setError(StageError.newBuilder().setStage(frame.getStage()).setWorkerAddress(selfAddress).setCode(code.name()).setMessage(message))
+        .setError(StageError.newBuilder().setStage(frame.getStage()).setWorkerAddress(selfAddress.get()).setCode(code.name()).setMessage(message))
         .build();
   }
 

@@ -45,6 +45,9 @@ public final class WorkerCommand implements Callable<Integer> {
   @Option(names = "--threads", description = "Compute threads (default: available cores, ${DEFAULT-VALUE}).")
   int threads = Runtime.getRuntime().availableProcessors();
 
+  @Option(names = "--frames-in-flight", defaultValue = "4", paramLabel = "N", description = "Frames each hop may have unacknowledged: what this worker takes from the previous hop and sends to the next before waiting for acks (default: ${DEFAULT-VALUE}).")
+  int framesInFlight;
+
   @Option(names = "--memory-limit", defaultValue = "0", paramLabel = "BYTES", description = "Memory to offer the plan for weights; 0 offers what is free (default: ${DEFAULT-VALUE}).")
   long memoryLimit;
 
@@ -65,11 +68,12 @@ public final class WorkerCommand implements Callable<Integer> {
     new ProcessChecks(spec)
         .modelFile(model)
         .check(threads >= 1 && threads <= 1024, "--threads must be between 1 and 1024")
+        .check(framesInFlight >= 1 && framesInFlight <= 1024, "--frames-in-flight must be between 1 and 1024, not " + framesInFlight)
         .ports(grpcPort, metricsPort, hazelcastPort)
         .positive(idleTimeout, "--idle-timeout")
         .notNegative(drainTimeout, "--drain-timeout")
         .join(join);
-    ShardWorker worker = new ShardWorker(new ShardWorker.Config(model, join, clusterName, host, grpcPort, hazelcastPort, metricsPort, threads, memoryLimit, idleTimeout, drainTimeout));
+    ShardWorker worker = new ShardWorker(new ShardWorker.Config(model, join, clusterName, host, grpcPort, hazelcastPort, metricsPort, threads, framesInFlight, memoryLimit, idleTimeout, drainTimeout));
     Runtime.getRuntime().addShutdownHook(new Thread(worker::drain, "caravan-drain"));
     worker.start();
     worker.awaitTermination();

@@ -1,0 +1,150 @@
+package dev.caravan.worker;
+
+import static dev.caravan.worker.Pipelines.frame;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.caravan.cluster.Channels;
+import dev.caravan.cluster.FrameLink;
+import dev.caravan.cluster.Plan;
+import dev.caravan.engine.SharedFiles;
+import dev.caravan.proto.v1.ActivationFrame;
+import dev.caravan.proto.v1.ReleaseRequest;
+import dev.caravan.proto.v1.ShardGrpc;
+import dev.caravan.proto.v1.ShardStatusRequest;
+import dev.caravan.proto.v1.ShardStatusResponse;
+import io.grpc.ManagedChannel;
+import io.grpc.inprocess.InProcessServerBuilder;
+import java.nio.file.Path;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The Shard service end to end in one JVM: two ShardNodes (stage 0 and stage 1 of stories260K) and a sink, all
+ * in-process, driven through a FrameLink the way the coordinator drives stage 0.
+ */
+class ShardServiceTest {
+  private final Path model = SharedFiles.stories260K();
+  private Pipelines.Reference reference;
+  private Pipelines.Sink sink;
+  private ShardNode w0;
+  private ShardNode w1;
+  private FrameLink toStage0;
+  private final BlockingQueue<String> acks = new LinkedBlockingQueue<>();
+  private final BlockingQueue<String> lost = new LinkedBlockingQueue<>();
+  private int vocab;
+
+  @BeforeEach
+  void setUp() throws Exception {
+    reference = new Pipelines.Reference(model);
+    vocab = reference.model.config().vocabSize();
+    sink = new Pipelines.Sink(4);
+    String n0 = Pipelines.name("w0");
+    String n1 = Pipelines.name("w1");
+    w0 = new ShardNode(model, 1, Channels.IN_PROCESS + n0, InProcessServerBuilder.forName(n0), 4);
+    w1 = new ShardNode(model, 1, Channels.IN_PROCESS + n1, InProcessServerBuilder.forName(n1), 4);
+    Plan plan = Pipelines.twoStages(1, reference.model.config().layers(), 3, w0.address(), w1.address());
+    assertTrue(w0.install(plan, "w0"));
+    assertTrue(w1.install(plan, "w1"));
+    toStage0 = new FrameLink(FrameLink.Kind.STAGE, w0.address(), 4, new FrameLink.Listener() {
+      @Override
+      public void onAck(long batchId, String error) {
+        acks.add(batchId + ":" + error);
+      }
+
+      @Override
+      public void onLost(ActivationFrame frame, String reason) {
+        lost.add(frame.getBatchId() + ":" + reason);
+      }
+    });
+  }
+
+  @AfterEach
+  void tearDown() throws Exception {
+    toStage0.close();
+    w0.close();
+    w1.close();
+    sink.close();
+    reference.close();
+  }
+
+  private String ack() throws InterruptedException {
+    String a = acks.poll(Pipelines.TIMEOUT_S, TimeUnit.SECONDS);
+    assertNotNull(a, "stage 0 acknowledges the frame");
+    return a;
+  }
+
+  @Test
+  void aFrameSentToStageZeroComesBackAsTheLogitsOfTheWholeModel() throws Exception {
+    toStage0.send(frame(1, 1, sink.address, "s:a", 0, 1, 30, 200), null);
+    ActivationFrame result = sink.take();
+    assertFalse(result.hasError(), () -> result.getError().toString());
+    assertEquals(1, result.getBatchId());
+    assertEquals(2, result.getStage());
+    assertArrayEquals(reference.next("s:a", 1, 30, 200), Pipelines.logits(result, vocab));
+    assertEquals("1:", ack(), "acknowledged without error once passed on");
+
+    toStage0.send(frame(2, 1, sink.address, "s:a", 3, 17), null);
+    assertArrayEquals(reference.next("s:a", 17), Pipelines.logits(sink.take(), vocab));
+    assertEquals("2:", ack());
+
+    ManagedChannel channel = Channels.forAddress(w1.address());
+    try {
+      ShardStatusResponse status = ShardGrpc.newBlockingStub(channel).status(ShardStatusRequest.getDefaultInstance());
+      assertEquals("w1", status.getWorkerUuid());
+      assertEquals(1, status.getStages(0).getStage());
+      assertEquals(4, status.getStages(0).getSessions(0).getTokens());
+    } finally {
+      Channels.close(channel);
+    }
+  }
+
+  @Test
+  void aFrameAStageFailsReachesTheSinkAsAnErrorFrameNamingThatStage() throws Exception {
+    toStage0.send(frame(1, 1, sink.address, "s:b", 0, 5, 6), null);
+    sink.take();
+    ack();
+    // stage 1 forgets the session (Release RPC); stage 0 still holds it, so the next step fails on stage 1
+    ManagedChannel channel = Channels.forAddress(w1.address());
+    try {
+      assertEquals(1, ShardGrpc.newBlockingStub(channel).release(ReleaseRequest.newBuilder().addCacheKeys("s:b").build()).getSessionsReleased());
+    } finally {
+      Channels.close(channel);
+    }
+    toStage0.send(frame(2, 1, sink.address, "s:b", 2, 7), null);
+    ActivationFrame error = sink.take();
+    assertTrue(error.hasError());
+    assertEquals(2, error.getBatchId());
+    assertEquals(1, error.getError().getStage());
+    assertEquals(w1.address(), error.getError().getWorkerAddress());
+    assertEquals("FAILED_PRECONDITION", error.getError().getCode());
+    assertEquals("2:", ack(), "stage 0 passed it on");
+
+    // a frame stage 0 cannot run names stage 0, and stage 0's ack carries the error
+    toStage0.send(frame(3, 1, sink.address, "s:none", 9, 7), null);
+    ActivationFrame early = sink.take();
+    assertEquals(0, early.getError().getStage());
+    assertEquals(w0.address(), early.getError().getWorkerAddress());
+    assertTrue(ack().startsWith("3:session s:none continues at position 9"));
+  }
+
+  @Test
+  void whenTheNextStageIsGoneTheSinkHearsWhichStageWasLost() throws Exception {
+    w1.close();
+    toStage0.send(frame(1, 1, sink.address, "s:c", 0, 3), null);
+    ActivationFrame error = sink.take();
+    assertEquals(1, error.getBatchId());
+    assertEquals("UNAVAILABLE", error.getError().getCode());
+    assertTrue(error.getError().getMessage().startsWith("stage 1 lost: next stage at " + w1.address()), error.getError().getMessage());
+    assertTrue(ack().startsWith("1:not passed on"), "stage 0's slot is freed with the loss");
+    assertTrue(lost.isEmpty(), "stage 0 itself acknowledged the frame");
+    assertEquals(0, w0.router().held());
+  }
+}
