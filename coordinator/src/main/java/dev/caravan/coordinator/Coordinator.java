@@ -13,13 +13,13 @@ import dev.caravan.cluster.StageAssignment;
 import dev.caravan.coordinator.pipeline.KvPlacements;
 import dev.caravan.coordinator.pipeline.PipelineControl;
 import dev.caravan.coordinator.pipeline.PipelineExecutor;
+import dev.caravan.coordinator.pipeline.PipelineResults;
 import dev.caravan.coordinator.pipeline.PlanBook;
 import dev.caravan.coordinator.pipeline.PlanListener;
 import dev.caravan.coordinator.pipeline.PlanManager;
 import dev.caravan.coordinator.core.EngineCore;
 import dev.caravan.coordinator.core.EngineLoop;
 import dev.caravan.coordinator.core.GenerationError;
-import dev.caravan.coordinator.core.KvPlacementSink;
 import dev.caravan.coordinator.core.OutputProcessor;
 import dev.caravan.coordinator.core.SessionRegistry;
 import dev.caravan.coordinator.scheduler.Scheduler;
@@ -70,6 +70,8 @@ public final class Coordinator implements AutoCloseable {
       Duration noPlanWait,
       Duration drainTimeout) {}
 
+  /** Frames in flight on each stream to a stage 0 and into the result sink. */
+  private static final int FRAMES_IN_FLIGHT = 4;
   /** How often KV placement changes are published while requests run (and at once when one ends). */
   private static final Duration PLACEMENT_INTERVAL = Duration.ofMillis(100);
 
@@ -89,7 +91,9 @@ public final class Coordinator implements AutoCloseable {
   private MetricsServer metricsServer;
   private HazelcastInstance hz;
   private final PlanBook book = new PlanBook();
+  private PipelineResults results;
   private PipelineExecutor executor;
+  private String address; // host:port of the public API
   private EngineCore core;
   private EngineLoop loop;
   private PlanManager plans;
@@ -117,32 +121,30 @@ public final class Coordinator implements AutoCloseable {
     modelId = ModelIdentity.id(config.model());
     RequestValidator validator = new RequestValidator(modelId, tokenizer, modelConfig.contextLength(), new ChatPrompt(tokenizer));
 
-    // gRPC first (its port is the reply-to address), then the serving loop, then the cluster
-    executor = new PipelineExecutor(null, modelConfig.vocabSize(), config.stepTimeout(), timers, book);
-    Scheduler scheduler = new Scheduler(config.scheduler(), System::nanoTime);
-    // placements need Hazelcast; the loop reports through this indirection until the member is up
-    DeferredPlacements deferred = new DeferredPlacements();
-    SessionRegistry sessions = new SessionRegistry(deferred, config.sessionIdle().toNanos(), PLACEMENT_INTERVAL.toNanos());
-    core = new EngineCore(scheduler, executor, new OutputProcessor(tokenizer, metrics), sessions, metrics, System::nanoTime, new EngineCore.Settings(modelConfig.contextLength(), config.sessionIdle(), config.noPlanWait(), PLACEMENT_INTERVAL));
-    loop = new EngineLoop(core);
-    InferenceService inference = new InferenceService(validator, tokenizer, core, new View(), metrics);
-    // the public API and the workers' result sink listen on separate ports: clients never reach the sink
-    grpc = new GrpcServer("coordinator", GrpcServer.netty(config.host(), config.grpcPort()), List.of(inference), List.of()).start();
-    internal = new GrpcServer("coordinator-internal", GrpcServer.netty(config.host(), config.internalPort()), List.of(new SinkService(executor::deliver, 4)), List.of()).start();
-    String address = config.host() + ":" + grpc.port();
-    executor.setReplyTo(config.host() + ":" + internal.port());
-    metricsServer = MetricsServer.start(config.host(), config.metricsPort(), metrics.registry);
+    // One phase, each part built complete from the parts before it: the workers' result sink (its port is the
+    // reply-to address of every frame), the executor, the cluster member, the core, and last the public API.
+    results = new PipelineResults(modelConfig.vocabSize(), config.stepTimeout(), timers);
+    internal = new GrpcServer("coordinator-internal", GrpcServer.netty(config.host(), config.internalPort()), List.of(new SinkService(results::deliver, FRAMES_IN_FLIGHT)), List.of()).start();
+    executor = new PipelineExecutor(config.host() + ":" + internal.port(), results, book, FRAMES_IN_FLIGHT);
 
     Map<String, String> attrs = new HashMap<>();
     attrs.put(ClusterNames.ATTR_ROLE, ClusterNames.ROLE_COORDINATOR);
-    attrs.put(ClusterNames.ATTR_GRPC, address);
     attrs.put(ClusterNames.ATTR_MODEL, modelId);
     attrs.put(ClusterNames.ATTR_MODEL_FINGERPRINT, fingerprint);
     hz = ClusterMember.start(new ClusterMember.Options(config.clusterName(), config.host(), config.hazelcastPort(), false, config.join(), attrs, false));
     placements = new KvPlacements(hz, book);
-    deferred.target = placements;
-    loop.start();
+
+    SessionRegistry sessions = new SessionRegistry(placements, config.sessionIdle().toNanos(), PLACEMENT_INTERVAL.toNanos());
+    core = new EngineCore(new Scheduler(config.scheduler(), System::nanoTime), executor, new OutputProcessor(tokenizer, metrics), sessions, metrics, System::nanoTime,
+        new EngineCore.Settings(modelConfig.contextLength(), config.sessionIdle(), config.noPlanWait(), PLACEMENT_INTERVAL));
+    loop = new EngineLoop(core).start();
     plans = new PlanManager(hz, modelId, fingerprint, modelConfig.layers(), bytesPerLayer, book, new CorePlanListener(core), new Pipeline(executor, placements), metrics, timers).start();
+
+    // the public API and the workers' result sink listen on separate ports: clients never reach the sink
+    InferenceService inference = new InferenceService(validator, tokenizer, core, new View(), metrics);
+    grpc = new GrpcServer("coordinator", GrpcServer.netty(config.host(), config.grpcPort()), List.of(inference), List.of()).start();
+    address = config.host() + ":" + grpc.port();
+    metricsServer = MetricsServer.start(config.host(), config.metricsPort(), metrics.registry);
     LOG.info("coordinator for {} ({} layers, {}) at {}, Hazelcast {}:{}, metrics on port {}", modelId, modelConfig.layers(), weightType, address, config.host(), hz.getCluster().getLocalMember().getAddress().getPort(), metricsServer.port());
     return this;
   }
@@ -198,16 +200,6 @@ public final class Coordinator implements AutoCloseable {
 
   public void awaitTermination() throws InterruptedException {
     grpc.awaitTermination();
-  }
-
-  /** Reports to the real placements once Hazelcast is up. */
-  private static final class DeferredPlacements implements KvPlacementSink {
-    volatile KvPlacementSink target = NONE;
-
-    @Override
-    public void publish(List<Held> held, java.util.Collection<String> removed) {
-      target.publish(held, removed);
-    }
   }
 
   /** The engine core as the plan owner's listener: plan changes go to its mailbox. */
@@ -268,7 +260,7 @@ public final class Coordinator implements AutoCloseable {
     @Override
     public ClusterStatusResponse status() {
       ClusterStatusResponse.Builder b = ClusterStatusResponse.newBuilder();
-      if (hz == null || plans == null || placements == null) {
+      if (address == null) {
         return b.build(); // still starting
       }
       PlanBook.Snapshot now = book.snapshot();
@@ -279,7 +271,7 @@ public final class Coordinator implements AutoCloseable {
         b.addMembers(dev.caravan.proto.v1.Member.newBuilder()
             .setUuid(uuid)
             .setRole(role == null ? "unknown" : role)
-            .setGrpcAddress(String.valueOf(m.getAttribute(ClusterNames.ATTR_GRPC)))
+            .setGrpcAddress(m.localMember() ? address : String.valueOf(m.getAttribute(ClusterNames.ATTR_GRPC)))
             .setFreeMemoryBytes(capacity.freeMemoryBytes())
             .setCores(capacity.cores())
             .setSecondsPerLayer(capacity.secondsPerLayer())
