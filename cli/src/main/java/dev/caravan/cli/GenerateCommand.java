@@ -1,6 +1,8 @@
 package dev.caravan.cli;
 
-import dev.caravan.cluster.Channels;
+import dev.caravan.loadtest.ClientChannels;
+import dev.caravan.loadtest.ModelIdOption;
+import dev.caravan.loadtest.TargetOptions;
 import dev.caravan.proto.v1.GenerateRequest;
 import dev.caravan.proto.v1.GenerateResponse;
 import dev.caravan.proto.v1.InferenceGrpc;
@@ -14,19 +16,18 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code caravan generate}: streams an answer from a cluster. */
 @Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false, description = "Stream a generation from a Caravan cluster.")
 public final class GenerateCommand implements Callable<Integer> {
-  @Option(names = "--target", defaultValue = "127.0.0.1:7070", description = "Coordinator gRPC address (default: ${DEFAULT-VALUE}).")
-  String target;
+  @Mixin TargetOptions target;
 
   @Option(names = "--prompt", required = true, description = "Text to continue.")
   String prompt;
 
-  @Option(names = "--model", defaultValue = "", description = "Model id (default: the cluster's only model).")
-  String model;
+  @Mixin ModelIdOption modelId;
 
   @Option(names = "--max-tokens", defaultValue = "128", description = "Most tokens to generate (default: ${DEFAULT-VALUE}).")
   int maxTokens;
@@ -83,11 +84,11 @@ public final class GenerateCommand implements Callable<Integer> {
     if (seed != null) {
       sp.setSeed(seed);
     }
-    GenerateRequest.Builder req = GenerateRequest.newBuilder().setModel(model).setPrompt(prompt).setMaxTokens(maxTokens).setSampling(sp).addAllStop(stop).setChat(chat);
+    GenerateRequest.Builder req = GenerateRequest.newBuilder().setModel(modelId.model()).setPrompt(prompt).setMaxTokens(maxTokens).setSampling(sp).addAllStop(stop).setChat(chat);
     if (session != null) {
       req.setSessionId(session);
     }
-    ManagedChannel channel = Channels.forAddress(target);
+    ManagedChannel channel = target.openChannel();
     boolean first = true;
     try {
       Iterator<GenerateResponse> it = InferenceGrpc.newBlockingStub(channel).withDeadlineAfter(timeoutSeconds, TimeUnit.SECONDS).generate(req.build());
@@ -112,10 +113,10 @@ public final class GenerateCommand implements Callable<Integer> {
       if (!first) {
         out.println(); // end the partial answer
       }
-      System.err.println("caravan generate: " + RpcErrors.describe(target, e));
+      System.err.println("caravan generate: " + RpcErrors.describe(target.target(), e));
       return 2;
     } finally {
-      Channels.close(channel);
+      ClientChannels.close(channel);
     }
   }
 }

@@ -1,7 +1,8 @@
 package dev.caravan.cli;
 
 import com.google.protobuf.util.JsonFormat;
-import dev.caravan.cluster.Channels;
+import dev.caravan.loadtest.ClientChannels;
+import dev.caravan.loadtest.TargetOptions;
 import dev.caravan.proto.v1.ClusterStatusRequest;
 import dev.caravan.proto.v1.ClusterStatusResponse;
 import dev.caravan.proto.v1.InferenceGrpc;
@@ -12,13 +13,13 @@ import io.grpc.health.v1.HealthGrpc;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code caravan status}: a cluster's members, plan and KV placement. */
 @Command(name = "status", mixinStandardHelpOptions = true, description = "Show a cluster's members, plan and KV-cache placement.")
 public final class StatusCommand implements Callable<Integer> {
-  @Option(names = "--target", defaultValue = "127.0.0.1:7070", description = "Coordinator gRPC address (default: ${DEFAULT-VALUE}).")
-  String target;
+  @Mixin TargetOptions target;
 
   @Option(names = "--json", description = "Print the raw ClusterStatus response as JSON.")
   boolean json;
@@ -28,7 +29,7 @@ public final class StatusCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    ManagedChannel channel = Channels.forAddress(target);
+    ManagedChannel channel = target.openChannel();
     try {
       if (health) {
         var r = HealthGrpc.newBlockingStub(channel).withDeadlineAfter(3, TimeUnit.SECONDS).check(HealthCheckRequest.getDefaultInstance());
@@ -61,10 +62,10 @@ public final class StatusCommand implements Callable<Integer> {
       }
       return 0;
     } catch (StatusRuntimeException e) {
-      System.err.println("caravan status: " + RpcErrors.describe(target, e));
+      System.err.println("caravan status: " + RpcErrors.describe(target.target(), e));
       return 2;
     } finally {
-      Channels.close(channel);
+      ClientChannels.close(channel);
     }
   }
 }

@@ -1,5 +1,6 @@
 package dev.caravan.coordinator;
 
+import dev.caravan.cluster.ClusterOptions;
 import dev.caravan.cluster.ProcessChecks;
 import dev.caravan.coordinator.scheduler.SchedulerConfig;
 import java.nio.file.Path;
@@ -8,12 +9,13 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** {@code caravan coordinator}: the cluster's front door. */
-@Command(name = "coordinator", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(name = "coordinator", mixinStandardHelpOptions = true, sortOptions = false, resourceBundle = ClusterOptions.COORDINATOR,
     description = "Run the coordinator: public gRPC API, tokenizer, sampling, layer plan and scheduler, as a Hazelcast member workers join.")
 public final class CoordinatorCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
@@ -21,26 +23,13 @@ public final class CoordinatorCommand implements Callable<Integer> {
   @Option(names = "--model", required = true, paramLabel = "FILE", description = "GGUF model file (its metadata and tokenizer; workers hold the weights).")
   Path model;
 
-  @Option(names = "--cluster-name", defaultValue = "caravan", description = "Cluster name; members join only their own (default: ${DEFAULT-VALUE}).")
-  String clusterName;
-
-  @Option(names = "--host", defaultValue = "127.0.0.1", description = "Interface to bind and advertise (default: ${DEFAULT-VALUE}).")
-  String host;
-
-  @Option(names = "--grpc-port", defaultValue = "7070", description = "Public gRPC port (default: ${DEFAULT-VALUE}).")
-  int grpcPort;
+  @Mixin ClusterOptions cluster;
 
   @Option(names = "--internal-port", defaultValue = "0", description = "gRPC port where workers deliver results (PipelineSink); 0 picks a free one (default: ${DEFAULT-VALUE}).")
   int internalPort;
 
-  @Option(names = "--hazelcast-port", defaultValue = "5701", description = "Hazelcast port workers join (default: ${DEFAULT-VALUE}).")
-  int hazelcastPort;
-
   @Option(names = "--join", split = ",", paramLabel = "HOST:PORT", description = "Other members to join (default: none; this coordinator starts the cluster).")
   List<String> join = List.of();
-
-  @Option(names = "--metrics-port", defaultValue = "9400", description = "Prometheus metrics port; 0 picks a free one (default: ${DEFAULT-VALUE}).")
-  int metricsPort;
 
   @Option(names = "--max-running", defaultValue = "16", description = "Requests generating at once (default: ${DEFAULT-VALUE}).")
   int maxRunning;
@@ -73,14 +62,14 @@ public final class CoordinatorCommand implements Callable<Integer> {
     }
     new ProcessChecks(spec)
         .modelFile(model)
-        .ports(grpcPort, internalPort, metricsPort, hazelcastPort)
+        .ports(cluster.grpcPort(), internalPort, cluster.metricsPort(), cluster.hazelcastPort())
         .check(maxRunning >= 1 && maxWaiting >= 0 && maxBatchTokens >= 1, "--max-running and --max-batch-tokens must be positive, --max-waiting not negative")
         .positive(stepTimeout, "--step-timeout")
         .positive(sessionIdle, "--session-idle")
         .positive(noPlanWait, "--no-plan-wait")
         .notNegative(drainTimeout, "--drain-timeout")
         .join(join);
-    Coordinator c = new Coordinator(new Coordinator.Config(model, clusterName, host, grpcPort, internalPort, hazelcastPort, join, metricsPort, new SchedulerConfig(maxRunning, maxWaiting, maxBatchTokens, 1), stepTimeout, sessionIdle, noPlanWait, drainTimeout));
+    Coordinator c = new Coordinator(new Coordinator.Config(model, cluster.clusterName(), cluster.host(), cluster.grpcPort(), internalPort, cluster.hazelcastPort(), join, cluster.metricsPort(), new SchedulerConfig(maxRunning, maxWaiting, maxBatchTokens, 1), stepTimeout, sessionIdle, noPlanWait, drainTimeout));
     Runtime.getRuntime().addShutdownHook(new Thread(c::drain, "caravan-drain"));
     c.start();
     c.awaitTermination();

@@ -1,6 +1,5 @@
 package dev.caravan.loadtest;
 
-import dev.caravan.cluster.Channels;
 import dev.caravan.proto.v1.InferenceGrpc;
 import io.grpc.ManagedChannel;
 import java.io.IOException;
@@ -15,6 +14,7 @@ import java.util.TreeSet;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -49,11 +49,9 @@ public final class LoadtestCommand implements Callable<Integer> {
 
   @Spec CommandSpec spec;
 
-  @Option(names = "--target", defaultValue = "127.0.0.1:7070", paramLabel = "HOST:PORT", description = "Coordinator gRPC address (default: ${DEFAULT-VALUE}).")
-  String target;
+  @Mixin TargetOptions target;
 
-  @Option(names = "--model", defaultValue = "", description = "Model id (default: the cluster's only model).")
-  String model;
+  @Mixin ModelIdOption modelId;
 
   @Option(names = "--concurrency", paramLabel = "C", description = "Closed loop: C clients, each sending its next request when its last one ends (default: 1 unless --rate is given).")
   Integer concurrency;
@@ -141,13 +139,13 @@ public final class LoadtestCommand implements Callable<Integer> {
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
     Plan plan = plan(err);
-    out.println("Target: " + target);
-    ManagedChannel channel = Channels.forAddress(target);
+    out.println("Target: " + target.target());
+    ManagedChannel channel = target.openChannel();
     try {
       Duration probeTimeout = requestTimeout.compareTo(Duration.ofSeconds(10)) < 0 ? requestTimeout : Duration.ofSeconds(10);
       TargetInfo info;
       try {
-        info = TargetInfo.probe(channel, model, probeTimeout);
+        info = TargetInfo.probe(channel, modelId.model(), probeTimeout);
       } catch (IllegalArgumentException e) {
         err.println("loadtest: " + e.getMessage());
         return 2;
@@ -184,7 +182,7 @@ public final class LoadtestCommand implements Callable<Integer> {
         try (ProgressLine line = ProgressLine.start(showProgress, ProgressLine.onTerminal(), err, "loadtest", live)) {
           outcome = driver.run(traffic, live);
         }
-        Report report = Report.of(target, info, workload, outcome, plan.slo(), plan.percentiles());
+        Report report = Report.of(target.target(), info, workload, outcome, plan.slo(), plan.percentiles());
         reports.add(report);
         out.print(ConsoleReport.render(report));
         out.flush();
@@ -196,7 +194,7 @@ public final class LoadtestCommand implements Callable<Integer> {
       out.flush();
       return writeReports(reports, out, err);
     } finally {
-      Channels.close(channel);
+      ClientChannels.close(channel);
     }
   }
 
@@ -232,7 +230,7 @@ public final class LoadtestCommand implements Callable<Integer> {
   /** Checks every option against the others; throws {@link ParameterException} with a message naming the problem. */
   Plan plan(PrintWriter err) {
     var parsed = spec.commandLine().getParseResult();
-    checkTarget(target);
+    target.check();
     if (concurrency != null && concurrency < 1) {
       throw usage("--concurrency must be at least 1, not " + concurrency);
     }
@@ -331,30 +329,15 @@ public final class LoadtestCommand implements Callable<Integer> {
   private Workload workload(Plan plan, TargetInfo info) {
     PrintWriter err = spec.commandLine().getErr();
     if (plan.entries() != null) {
-      return new DatasetWorkload(dataset, plan.entries(), outputLen, new Workload.Options(model, temperature, seed, ignoreEos));
+      return new DatasetWorkload(dataset, plan.entries(), outputLen, new Workload.Options(modelId.model(), temperature, seed, ignoreEos));
     }
-    RandomWorkload w = new RandomWorkload(info.tokenPool(), info.bos(), inputLen, outputLen, rangeRatio, new Workload.Options(info.known() ? info.modelId() : model, temperature, seed, true));
+    RandomWorkload w = new RandomWorkload(info.tokenPool(), info.bos(), inputLen, outputLen, rangeRatio, new Workload.Options(info.known() ? info.modelId() : modelId.model(), temperature, seed, true));
     if (info.known() && w.maxTotalTokens() > info.contextLength()) {
       err.println("loadtest: prompts of up to " + RandomWorkload.high(inputLen, rangeRatio) + " tokens plus outputs of up to " + RandomWorkload.high(outputLen, rangeRatio)
           + " tokens do not fit the model's context of " + info.contextLength() + " tokens; lower --input-len, --output-len or --range-ratio");
       return null;
     }
     return w;
-  }
-
-  private void checkTarget(String t) {
-    int colon = t.lastIndexOf(':');
-    if (colon <= 0 || colon == t.length() - 1) {
-      throw usage("--target must be HOST:PORT, not '" + t + "'");
-    }
-    try {
-      int port = Integer.parseInt(t.substring(colon + 1));
-      if (port < 1 || port > 65535) {
-        throw usage("--target port must be in 1..65535, not " + port);
-      }
-    } catch (NumberFormatException e) {
-      throw usage("--target must be HOST:PORT with a numeric port, not '" + t + "'");
-    }
   }
 
   private void checkOutput(String option, Path file) {

@@ -1,5 +1,6 @@
 package dev.caravan.worker;
 
+import dev.caravan.cluster.ClusterOptions;
 import dev.caravan.cluster.ProcessChecks;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -9,12 +10,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** {@code caravan worker}: a shard worker process. */
-@Command(name = "worker", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(name = "worker", mixinStandardHelpOptions = true, sortOptions = false, resourceBundle = ClusterOptions.WORKER,
     description = "Run a shard worker: join the cluster, take a layer range from the plan, serve it over gRPC.")
 public final class WorkerCommand implements Callable<Integer> {
   private static final Logger LOG = LoggerFactory.getLogger(WorkerCommand.class);
@@ -27,20 +29,7 @@ public final class WorkerCommand implements Callable<Integer> {
   @Option(names = "--join", required = true, split = ",", paramLabel = "HOST:PORT", description = "Hazelcast address(es) of cluster members to join, e.g. the coordinator's 127.0.0.1:5701.")
   List<String> join;
 
-  @Option(names = "--cluster-name", defaultValue = "caravan", description = "Cluster to join (default: ${DEFAULT-VALUE}).")
-  String clusterName;
-
-  @Option(names = "--host", defaultValue = "127.0.0.1", description = "Interface to bind and advertise (default: ${DEFAULT-VALUE}).")
-  String host;
-
-  @Option(names = "--grpc-port", defaultValue = "0", description = "gRPC port; 0 picks a free one (default: ${DEFAULT-VALUE}).")
-  int grpcPort;
-
-  @Option(names = "--hazelcast-port", defaultValue = "5702", description = "First Hazelcast port to try (default: ${DEFAULT-VALUE}).")
-  int hazelcastPort;
-
-  @Option(names = "--metrics-port", defaultValue = "0", description = "Prometheus metrics port; 0 picks a free one (default: ${DEFAULT-VALUE}).")
-  int metricsPort;
+  @Mixin ClusterOptions cluster;
 
   @Option(names = "--threads", description = "Compute threads (default: available cores, ${DEFAULT-VALUE}).")
   int threads = Runtime.getRuntime().availableProcessors();
@@ -69,11 +58,11 @@ public final class WorkerCommand implements Callable<Integer> {
         .modelFile(model)
         .check(threads >= 1 && threads <= 1024, "--threads must be between 1 and 1024")
         .check(framesInFlight >= 1 && framesInFlight <= 1024, "--frames-in-flight must be between 1 and 1024, not " + framesInFlight)
-        .ports(grpcPort, metricsPort, hazelcastPort)
+        .ports(cluster.grpcPort(), cluster.metricsPort(), cluster.hazelcastPort())
         .positive(idleTimeout, "--idle-timeout")
         .notNegative(drainTimeout, "--drain-timeout")
         .join(join);
-    ShardWorker worker = new ShardWorker(new ShardWorker.Config(model, join, clusterName, host, grpcPort, hazelcastPort, metricsPort, threads, framesInFlight, memoryLimit, idleTimeout, drainTimeout));
+    ShardWorker worker = new ShardWorker(new ShardWorker.Config(model, join, cluster.clusterName(), cluster.host(), cluster.grpcPort(), cluster.hazelcastPort(), cluster.metricsPort(), threads, framesInFlight, memoryLimit, idleTimeout, drainTimeout));
     Runtime.getRuntime().addShutdownHook(new Thread(worker::drain, "caravan-drain"));
     worker.start();
     worker.awaitTermination();

@@ -3,7 +3,7 @@ package dev.caravan.engine.model;
 import dev.caravan.engine.tensor.Kernels;
 import dev.caravan.engine.tensor.MatMul;
 import dev.caravan.engine.tensor.Parallel;
-import dev.caravan.engine.tensor.VectorMath;
+import dev.caravan.engine.tensor.ActivationMath;
 
 /**
  * The transformer layers of one {@link LayerRange} of a LLaMA model and their forward pass over a {@link Batch}: what a
@@ -143,7 +143,7 @@ public final class LayerStack {
 
       // attention: xb = rmsnorm(x) * attn_norm; q, k, v projections
       for (int b = 0; b < n; b++) {
-        VectorMath.rmsNorm(xb, b * dim, x, b * dim, layer.attnNorm(), dim, c.rmsEps());
+        ActivationMath.rmsNorm(xb, b * dim, x, b * dim, layer.attnNorm(), dim, c.rmsEps());
       }
       matmul(layer.wq(), xb, n, q, false);
       matmul(layer.wk(), xb, n, k, true);
@@ -166,17 +166,17 @@ public final class LayerStack {
 
       // output projection and residual: x += wo · att
       matmul(layer.wo(), att, n, xb, false);
-      VectorMath.add(xb, 0, x, 0, n * dim);
+      ActivationMath.add(xb, 0, x, 0, n * dim);
 
       // feed-forward: x += w_down · (silu(w_gate · xn) * (w_up · xn)), xn = rmsnorm(x) * ffn_norm
       for (int b = 0; b < n; b++) {
-        VectorMath.rmsNorm(xb, b * dim, x, b * dim, layer.ffnNorm(), dim, c.rmsEps());
+        ActivationMath.rmsNorm(xb, b * dim, x, b * dim, layer.ffnNorm(), dim, c.rmsEps());
       }
       matmul(layer.wGate(), xb, n, hb, false);
       matmul(layer.wUp(), xb, n, hb2, true);
-      VectorMath.swiglu(hb, 0, hb2, 0, hb, 0, n * c.ffnDim());
+      ActivationMath.swiglu(hb, 0, hb2, 0, hb, 0, n * c.ffnDim());
       matmul(layer.wDown(), hb, n, xb, false);
-      VectorMath.add(xb, 0, x, 0, n * dim);
+      ActivationMath.add(xb, 0, x, 0, n * dim);
     }
 
     // every sequence's cache now holds the batch's positions
@@ -196,7 +196,7 @@ public final class LayerStack {
     int m = 0;
     for (int b = 0; b < n; b++) {
       if (batch.wantsLogits(b)) {
-        VectorMath.rmsNorm(logitsIn, m * dim, x, b * dim, w.outputNorm, dim, c.rmsEps());
+        ActivationMath.rmsNorm(logitsIn, m * dim, x, b * dim, w.outputNorm, dim, c.rmsEps());
         m++;
       }
     }
@@ -300,14 +300,14 @@ public final class LayerStack {
         int qOff = b * qDim + h * headDim;
         // scores: q · k_t * scale for t in [0, pos], then softmax (max-subtracted, double sum, like ggml)
         for (int t = 0; t <= pos; t++) {
-          s[t] = VectorMath.dotF32(cache.keyBlock(layer, t), cache.offsetInBlock(t) + kvh * headDim, q, qOff, headDim) * attentionScale;
+          s[t] = ActivationMath.dotF32(cache.keyBlock(layer, t), cache.offsetInBlock(t) + kvh * headDim, q, qOff, headDim) * attentionScale;
         }
-        VectorMath.softmax(s, 0, pos + 1);
+        ActivationMath.softmax(s, 0, pos + 1);
         // att = sum_t softmax_t * v_t
         int oOff = b * qDim + h * headDim;
         java.util.Arrays.fill(att, oOff, oOff + headDim, 0f);
         for (int t = 0; t <= pos; t++) {
-          VectorMath.axpy(s[t], cache.valueBlock(layer, t), cache.offsetInBlock(t) + kvh * headDim, att, oOff, headDim);
+          ActivationMath.axpy(s[t], cache.valueBlock(layer, t), cache.offsetInBlock(t) + kvh * headDim, att, oOff, headDim);
         }
       }
     }

@@ -1,8 +1,8 @@
 package dev.caravan.engine.tensor;
 
 /**
- * Caravan's float {@code exp}, the one used by softmax and SiLU: the same operations in {@link ScalarMath} and
- * {@link SimdMath}, so both give identical bits (llama.cpp likewise uses its own polynomial, {@code ggml_v_expf}).
+ * Caravan's float {@code exp}, the one used by softmax and SiLU: the same operations in {@link ScalarActivationMath} and
+ * {@link VectorActivationMath}, so both give identical bits (llama.cpp likewise uses its own polynomial, {@code ggml_v_expf}).
  *
  * <p>Method (Cephes {@code expf}): {@code n = round(x * log2 e)} (fused multiply-add with 1.5 * 2^23),
  * {@code r = x - n * ln 2} in two fused steps, {@code e^r ≈ 1 + r + r^2 * P(r)} with a degree-5 polynomial in Horner

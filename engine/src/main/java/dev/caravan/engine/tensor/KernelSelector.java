@@ -12,7 +12,7 @@ import org.slf4j.LoggerFactory;
 final class KernelSelector {
   private static final Logger LOG = LoggerFactory.getLogger(KernelSelector.class);
   static final Kernels SELECTED = choose();
-  /** Whether {@link #SELECTED} is the vector implementation; {@link VectorMath} follows the same switch. */
+  /** Whether {@link #SELECTED} is the vector implementation; {@link ActivationMath} follows the same switch. */
   static final boolean VECTOR = SELECTED instanceof VectorKernels;
 
   private KernelSelector() {}

@@ -4,8 +4,11 @@ package dev.caravan.engine.tensor;
  * The compute kernels over weight rows. Two implementations exist: {@link ScalarKernels}, the plain reference, and
  * {@link VectorKernels} (Vector API); {@link #get()} picks one once at start-up.
  *
- * <p>Supported weight types: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K ({@link GgmlType#supported()}). Activations are
- * always F32 and never quantized.
+ * <p>Supported weight types: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K ({@link GgmlType#supported()}). The input
+ * vectors are float arrays and the kernels use them as given. Like llama.cpp, the forward pass first rounds each
+ * matmul input to the weight type's vec-dot type (Q8_0 blocks for Q8_0/Q4_0 weights, Q8_K for Q4_K/Q6_K, F16/BF16 for
+ * F16/BF16; see {@link dev.caravan.engine.model.ActivationRounding}), so for those types the floats a kernel sees are
+ * already exactly the quantized activations' values; {@code -Dcaravan.activations=f32} leaves them unrounded.
  *
  * <h2>Determinism contract</h2>
  *

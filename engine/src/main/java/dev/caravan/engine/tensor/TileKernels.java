@@ -124,7 +124,7 @@ final class TileKernels {
 
   /**
    * The end of a batched (row, token) dot: accumulators A and B from {@code acc[ai ..]}, the remaining whole vectors
-   * after {@code whole} into A, the lane sum of A + B, then the scalar tail, as in {@link SimdMath#dot}.
+   * after {@code whole} into A, the lane sum of A + B, then the scalar tail, as in {@link VectorActivationMath#dot}.
    */
   static float finish(float[] w, int wo, int n, int whole, float[] x, int xo, float[] acc, int ai, float[] lanes) {
     FloatVector a = FloatVector.fromArray(F, acc, ai);

@@ -6,7 +6,8 @@ import java.util.Objects;
 
 /**
  * Vector API kernels for every supported weight type: dequantize a block into float vectors, multiply-add them with
- * the F32 activations (like llama3.java), one float accumulator pair per row and token.
+ * the float input vector (like llama3.java; rounded beforehand by the caller, see
+ * {@link dev.caravan.engine.model.ActivationRounding}), one float accumulator pair per row and token.
  *
  * <h2>Summation order (what makes results deterministic)</h2>
  *
@@ -155,7 +156,7 @@ public final class VectorKernels implements Kernels {
    * column blocks of {@link #COL_BLOCK} (so the tile and token slices it touches stay in L1), one accumulator half at a
    * time. Each (row, token) accumulator receives exactly the fused multiply-adds of {@link #dot}, in the same order
    * (accumulators are parked in a scratch array between blocks, which is exact), so every result is bit-identical.
-   * Leftover tokens use the one-token F32 dot ({@link SimdMath#dot}, the same order) over the tile.
+   * Leftover tokens use the one-token F32 dot ({@link VectorActivationMath#dot}, the same order) over the tile.
    */
   @Override
   public void dotRows(WeightMatrix w, int rowFrom, int rowTo, float[] x, int xOff, int xStride, int nTokens, float[] out, int outOff, int outStride) {
@@ -215,7 +216,7 @@ public final class VectorKernels implements Kernels {
       for (; t < nTokens; t++) {
         int xt = xOff + t * xStride;
         for (int r = 0; r < rows; r++) {
-          out[outOff + t * outStride + r0 + r] = SimdMath.dot(tile, r * n, x, xt, n);
+          out[outOff + t * outStride + r0 + r] = VectorActivationMath.dot(tile, r * n, x, xt, n);
         }
       }
     }

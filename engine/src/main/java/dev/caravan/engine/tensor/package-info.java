@@ -11,11 +11,13 @@
  *   <li>{@link dev.caravan.engine.tensor.MatMul}: batched, parallel, allocation-free matrix products on a
  *       {@link dev.caravan.engine.tensor.Parallel} pool (persistent threads, the caller included; one driving thread at
  *       a time).
- *   <li>{@link dev.caravan.engine.tensor.VectorMath}: F32 activation math (rmsNorm, softmax, swiglu, dot, axpy, ...)
- *       with scalar twins in {@link dev.caravan.engine.tensor.ScalarMath}, switched like the kernels.
+ *   <li>{@link dev.caravan.engine.tensor.ActivationMath}: F32 activation math (rmsNorm, softmax, swiglu, dot, axpy, ...),
+ *       the same pattern as the kernels: {@link dev.caravan.engine.tensor.ScalarActivationMath} is the scalar twin,
+ *       {@code VectorActivationMath} the Vector API version, switched like the kernels.
  * </ul>
  *
- * Activations are F32 everywhere; nothing quantizes them. Benchmarks: {@code KernelBenchmark} in the test sources
+ * Activations are float arrays; before each matmul the forward pass rounds them to the weight type's vec-dot type, as
+ * llama.cpp does ({@link dev.caravan.engine.model.ActivationRounding}). Benchmarks: {@code KernelBenchmark} in the test sources
  * (the command to run it is in its header).
  */
 package dev.caravan.engine.tensor;

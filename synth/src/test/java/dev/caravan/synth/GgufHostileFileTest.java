@@ -1,10 +1,15 @@
-package dev.caravan.engine.gguf;
+package dev.caravan.synth;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import dev.caravan.engine.gguf.GgufArray;
+import dev.caravan.engine.gguf.GgufFile;
+import dev.caravan.engine.gguf.GgufFormatException;
+import dev.caravan.engine.gguf.GgufTensorInfo;
+import dev.caravan.engine.gguf.GgufValueType;
 import dev.caravan.engine.tensor.GgmlType;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;

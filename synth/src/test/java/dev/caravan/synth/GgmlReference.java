@@ -1,5 +1,6 @@
-package dev.caravan.engine.tensor;
+package dev.caravan.synth;
 
+import dev.caravan.engine.tensor.GgmlType;
 import java.io.IOException;
 import java.io.InputStream;
 import java.lang.foreign.Arena;

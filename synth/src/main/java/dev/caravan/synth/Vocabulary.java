@@ -1,4 +1,4 @@
-package dev.caravan.engine.synth;
+package dev.caravan.synth;
 
 import dev.caravan.engine.gguf.GgufArray;
 import dev.caravan.engine.gguf.GgufFile;

@@ -1,4 +1,4 @@
-package dev.caravan.engine.synth;
+package dev.caravan.synth;
 
 import java.util.LinkedHashMap;
 import java.util.List;

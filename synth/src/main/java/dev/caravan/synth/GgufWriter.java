@@ -1,7 +1,11 @@
-package dev.caravan.engine.gguf;
+package dev.caravan.synth;
 
+import dev.caravan.engine.gguf.GgufArray;
+import dev.caravan.engine.gguf.GgufFile;
+import dev.caravan.engine.gguf.GgufTensorInfo;
+import dev.caravan.engine.gguf.GgufValue;
+import dev.caravan.engine.gguf.GgufValueType;
 import dev.caravan.engine.tensor.GgmlType;
-import dev.caravan.engine.tensor.Quantizer;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;

@@ -1,8 +1,9 @@
 package dev.caravan.engine.tensor;
 
 /**
- * F32 vector math for the forward pass. Each operation has a scalar twin in {@link ScalarMath}; which one runs is
- * chosen once per JVM by the same switch as the kernels ({@code -Dcaravan.kernels=scalar} selects the twins).
+ * F32 activation math for the forward pass, the entry point like {@link Kernels} is for weight rows. Each operation
+ * has a scalar twin in {@link ScalarActivationMath} and a Vector API version in {@link VectorActivationMath}; which one
+ * runs is chosen once per JVM by the same switch as the kernels ({@code -Dcaravan.kernels=scalar} selects the twins).
  *
  * <p>Exactness: the element-wise operations ({@link #axpy}, {@link #scale}, {@link #add}, the output step of
  * {@link #rmsNorm}, {@link #swiglu}, {@link #exp}) give the same bits in both implementations. Reductions
@@ -12,10 +13,10 @@ package dev.caravan.engine.tensor;
  * <p>Arrays are addressed as {@code (array, offset)} pairs over {@code n} elements; ranges may not overlap unless
  * stated.
  */
-public final class VectorMath {
+public final class ActivationMath {
   private static final boolean VECTOR = KernelSelector.VECTOR;
 
-  private VectorMath() {}
+  private ActivationMath() {}
 
   /** Whether the Vector API versions are in use. */
   public static boolean vectorized() {
@@ -27,7 +28,7 @@ public final class VectorMath {
    * kernels' order (see {@link VectorKernels}).
    */
   public static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
-    return VECTOR ? SimdMath.dot(a, aOff, b, bOff, n) : ScalarMath.dot(a, aOff, b, bOff, n);
+    return VECTOR ? VectorActivationMath.dot(a, aOff, b, bOff, n) : ScalarActivationMath.dot(a, aOff, b, bOff, n);
   }
 
   /** {@link #dot} of two F32 activation vectors, by the name attention code uses for {@code q . k} scores. */
@@ -38,27 +39,27 @@ public final class VectorMath {
   /** {@code y[yOff+i] += a * x[xOff+i]}: the product rounded to float, then the sum (no fused multiply-add). */
   public static void axpy(float a, float[] x, int xOff, float[] y, int yOff, int n) {
     if (VECTOR) {
-      SimdMath.axpy(a, x, xOff, y, yOff, n);
+      VectorActivationMath.axpy(a, x, xOff, y, yOff, n);
     } else {
-      ScalarMath.axpy(a, x, xOff, y, yOff, n);
+      ScalarActivationMath.axpy(a, x, xOff, y, yOff, n);
     }
   }
 
   /** {@code x[xOff+i] *= s}. */
   public static void scale(float s, float[] x, int xOff, int n) {
     if (VECTOR) {
-      SimdMath.scale(s, x, xOff, n);
+      VectorActivationMath.scale(s, x, xOff, n);
     } else {
-      ScalarMath.scale(s, x, xOff, n);
+      ScalarActivationMath.scale(s, x, xOff, n);
     }
   }
 
   /** {@code y[yOff+i] += x[xOff+i]} (the residual add). */
   public static void add(float[] x, int xOff, float[] y, int yOff, int n) {
     if (VECTOR) {
-      SimdMath.add(x, xOff, y, yOff, n);
+      VectorActivationMath.add(x, xOff, y, yOff, n);
     } else {
-      ScalarMath.add(x, xOff, y, yOff, n);
+      ScalarActivationMath.add(x, xOff, y, yOff, n);
     }
   }
 
@@ -69,9 +70,9 @@ public final class VectorMath {
    */
   public static void rmsNorm(float[] out, int outOff, float[] x, int xOff, float[] weight, int n, float eps) {
     if (VECTOR) {
-      SimdMath.rmsNorm(out, outOff, x, xOff, weight, n, eps);
+      VectorActivationMath.rmsNorm(out, outOff, x, xOff, weight, n, eps);
     } else {
-      ScalarMath.rmsNorm(out, outOff, x, xOff, weight, n, eps);
+      ScalarActivationMath.rmsNorm(out, outOff, x, xOff, weight, n, eps);
     }
   }
 
@@ -82,9 +83,9 @@ public final class VectorMath {
    */
   public static void softmax(float[] x, int off, int n) {
     if (VECTOR) {
-      SimdMath.softmax(x, off, n);
+      VectorActivationMath.softmax(x, off, n);
     } else {
-      ScalarMath.softmax(x, off, n);
+      ScalarActivationMath.softmax(x, off, n);
     }
   }
 
@@ -95,18 +96,18 @@ public final class VectorMath {
    */
   public static void swiglu(float[] gate, int gateOff, float[] up, int upOff, float[] out, int outOff, int n) {
     if (VECTOR) {
-      SimdMath.swiglu(gate, gateOff, up, upOff, out, outOff, n);
+      VectorActivationMath.swiglu(gate, gateOff, up, upOff, out, outOff, n);
     } else {
-      ScalarMath.swiglu(gate, gateOff, up, upOff, out, outOff, n);
+      ScalarActivationMath.swiglu(gate, gateOff, up, upOff, out, outOff, n);
     }
   }
 
   /** In-place {@code x_i = exp(x_i)} with Caravan's float exp ({@link ExpF}: within 2 ulp, 0 below -87.33). */
   public static void exp(float[] x, int off, int n) {
     if (VECTOR) {
-      SimdMath.exp(x, off, n);
+      VectorActivationMath.exp(x, off, n);
     } else {
-      ScalarMath.exp(x, off, n);
+      ScalarActivationMath.exp(x, off, n);
     }
   }
 }

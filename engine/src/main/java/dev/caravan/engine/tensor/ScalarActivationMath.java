@@ -1,11 +1,11 @@
 package dev.caravan.engine.tensor;
 
 /**
- * The plain reference for {@link VectorMath}: one value at a time, the twin the vector versions are tested against.
- * The Javadoc of {@link VectorMath} says exactly what each operation computes.
+ * The plain reference for {@link ActivationMath}: one value at a time, the twin the vector versions are tested against.
+ * The Javadoc of {@link ActivationMath} says exactly what each operation computes.
  */
-public final class ScalarMath {
-  private ScalarMath() {}
+public final class ScalarActivationMath {
+  private ScalarActivationMath() {}
 
   /** {@code sum a[aOff+i] * b[bOff+i]} in index order, in float. */
   public static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
@@ -37,7 +37,7 @@ public final class ScalarMath {
     }
   }
 
-  /** See {@link VectorMath#rmsNorm}. */
+  /** See {@link ActivationMath#rmsNorm}. */
   public static void rmsNorm(float[] out, int outOff, float[] x, int xOff, float[] weight, int n, float eps) {
     double sum = 0;
     for (int i = 0; i < n; i++) {
@@ -50,7 +50,7 @@ public final class ScalarMath {
     }
   }
 
-  /** See {@link VectorMath#softmax}. */
+  /** See {@link ActivationMath#softmax}. */
   public static void softmax(float[] x, int off, int n) {
     if (n == 0) {
       return;
@@ -73,7 +73,7 @@ public final class ScalarMath {
     }
   }
 
-  /** See {@link VectorMath#swiglu}. */
+  /** See {@link ActivationMath#swiglu}. */
   public static void swiglu(float[] gate, int gateOff, float[] up, int upOff, float[] out, int outOff, int n) {
     for (int i = 0; i < n; i++) {
       float g = gate[gateOff + i];
@@ -81,7 +81,7 @@ public final class ScalarMath {
     }
   }
 
-  /** See {@link VectorMath#exp}. */
+  /** See {@link ActivationMath#exp}. */
   public static void exp(float[] x, int off, int n) {
     for (int i = 0; i < n; i++) {
       x[off + i] = ExpF.exp(x[off + i]);

@@ -1,4 +1,4 @@
-package dev.caravan.engine.gguf;
+package dev.caravan.synth;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -7,8 +7,13 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.gguf.GgufArray;
+import dev.caravan.engine.gguf.GgufFile;
+import dev.caravan.engine.gguf.GgufMetadata;
+import dev.caravan.engine.gguf.GgufTensorInfo;
+import dev.caravan.engine.gguf.GgufValue;
+import dev.caravan.engine.gguf.GgufValueType;
 import dev.caravan.engine.tensor.GgmlType;
-import dev.caravan.engine.tensor.Quantizer;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

@@ -1,4 +1,4 @@
-package dev.caravan.engine.synth;
+package dev.caravan.synth;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -8,9 +8,8 @@ import de.kherud.llama.InferenceParameters;
 import de.kherud.llama.LlamaModel;
 import de.kherud.llama.ModelParameters;
 import dev.caravan.engine.SharedFiles;
-import dev.caravan.engine.gguf.GgufWriter;
-import dev.caravan.engine.synth.ModelSynth.FileType;
-import dev.caravan.engine.synth.ModelSynth.Spec;
+import dev.caravan.synth.ModelSynth.FileType;
+import dev.caravan.synth.ModelSynth.Spec;
 import java.io.IOException;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;

@@ -1,4 +1,6 @@
-package dev.caravan.engine.tensor;
+package dev.caravan.synth;
+
+import dev.caravan.engine.tensor.GgmlType;
 
 /**
  * A plain test-only dequantizer for the types {@link Quantizer} writes, written from ggml's {@code dequantize_row_*}

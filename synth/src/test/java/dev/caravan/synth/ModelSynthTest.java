@@ -1,4 +1,4 @@
-package dev.caravan.engine.synth;
+package dev.caravan.synth;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -8,15 +8,14 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.gguf.GgufArray;
 import dev.caravan.engine.gguf.GgufFile;
 import dev.caravan.engine.gguf.GgufMetadata;
 import dev.caravan.engine.gguf.GgufTensorInfo;
 import dev.caravan.engine.gguf.GgufValue;
-import dev.caravan.engine.gguf.GgufWriter;
-import dev.caravan.engine.synth.ModelSynth.FileType;
-import dev.caravan.engine.synth.ModelSynth.Spec;
 import dev.caravan.engine.tensor.GgmlType;
-import dev.caravan.engine.tensor.Quantizer;
+import dev.caravan.synth.ModelSynth.FileType;
+import dev.caravan.synth.ModelSynth.Spec;
 import java.io.IOException;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;

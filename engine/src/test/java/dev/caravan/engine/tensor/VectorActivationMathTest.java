@@ -11,7 +11,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** The vector math against its scalar twins, and the scalar twins against double-precision formulas. */
-class VectorMathTest {
+class VectorActivationMathTest {
 
   static IntStream sizes() {
     return IntStream.of(0, 1, 3, 7, 15, 16, 17, 31, 32, 33, 64, 100, 255, 256, 2048, 5632, 11008);
@@ -27,32 +27,32 @@ class VectorMathTest {
 
     float[] ys = y.clone();
     float[] yv = y.clone();
-    ScalarMath.axpy(0.37f, x, 2, ys, 5, n);
-    SimdMath.axpy(0.37f, x, 2, yv, 5, n);
+    ScalarActivationMath.axpy(0.37f, x, 2, ys, 5, n);
+    VectorActivationMath.axpy(0.37f, x, 2, yv, 5, n);
     assertBits(ys, yv, "axpy " + n);
 
     ys = y.clone();
     yv = y.clone();
-    ScalarMath.add(x, 2, ys, 5, n);
-    SimdMath.add(x, 2, yv, 5, n);
+    ScalarActivationMath.add(x, 2, ys, 5, n);
+    VectorActivationMath.add(x, 2, yv, 5, n);
     assertBits(ys, yv, "add " + n);
 
     ys = y.clone();
     yv = y.clone();
-    ScalarMath.scale(-1.7f, ys, 5, n);
-    SimdMath.scale(-1.7f, yv, 5, n);
+    ScalarActivationMath.scale(-1.7f, ys, 5, n);
+    VectorActivationMath.scale(-1.7f, yv, 5, n);
     assertBits(ys, yv, "scale " + n);
 
     float[] os = new float[n];
     float[] ov = new float[n];
-    ScalarMath.swiglu(gate, 0, up, 0, os, 0, n);
-    SimdMath.swiglu(gate, 0, up, 0, ov, 0, n);
+    ScalarActivationMath.swiglu(gate, 0, up, 0, os, 0, n);
+    VectorActivationMath.swiglu(gate, 0, up, 0, ov, 0, n);
     assertBits(os, ov, "swiglu " + n);
 
     float[] es = random(n, n + 4, 30.0);
     float[] ev = es.clone();
-    ScalarMath.exp(es, 0, n);
-    SimdMath.exp(ev, 0, n);
+    ScalarActivationMath.exp(es, 0, n);
+    VectorActivationMath.exp(ev, 0, n);
     assertBits(es, ev, "exp " + n);
   }
 
@@ -65,8 +65,8 @@ class VectorMathTest {
     for (int i = 0; i < n; i++) {
       absSum += Math.abs((double) a[3 + i] * b[1 + i]);
     }
-    float ds = ScalarMath.dot(a, 3, b, 1, n);
-    float dv = SimdMath.dot(a, 3, b, 1, n);
+    float ds = ScalarActivationMath.dot(a, 3, b, 1, n);
+    float dv = VectorActivationMath.dot(a, 3, b, 1, n);
     assertTrue(Math.abs(ds - dv) <= 1e-5 * absSum, "dot " + n + ": " + ds + " vs " + dv);
 
     if (n == 0) {
@@ -75,14 +75,14 @@ class VectorMathTest {
     float[] w = random(n, n + 12, 1.0);
     float[] os = new float[n + 1];
     float[] ov = new float[n + 1];
-    ScalarMath.rmsNorm(os, 1, a, 3, w, n, 1e-5f);
-    SimdMath.rmsNorm(ov, 1, a, 3, w, n, 1e-5f);
+    ScalarActivationMath.rmsNorm(os, 1, a, 3, w, n, 1e-5f);
+    VectorActivationMath.rmsNorm(ov, 1, a, 3, w, n, 1e-5f);
     assertClose(os, ov, 1e-6, "rmsNorm " + n);
 
     float[] ss = random(n + 2, n + 13, 8.0);
     float[] sv = ss.clone();
-    ScalarMath.softmax(ss, 2, n);
-    SimdMath.softmax(sv, 2, n);
+    ScalarActivationMath.softmax(ss, 2, n);
+    VectorActivationMath.softmax(sv, 2, n);
     assertClose(ss, sv, 1e-6, "softmax " + n);
   }
 
@@ -92,7 +92,7 @@ class VectorMathTest {
     float[] x = random(n, 21, 2.0);
     float[] w = random(n, 22, 1.0);
     float[] out = new float[n];
-    ScalarMath.rmsNorm(out, 0, x, 0, w, n, 1e-5f);
+    ScalarActivationMath.rmsNorm(out, 0, x, 0, w, n, 1e-5f);
     double ss = 0;
     for (float v : x) {
       ss += (double) v * v;
@@ -104,7 +104,7 @@ class VectorMathTest {
     }
     // in place
     float[] inPlace = x.clone();
-    ScalarMath.rmsNorm(inPlace, 0, inPlace, 0, w, n, 1e-5f);
+    ScalarActivationMath.rmsNorm(inPlace, 0, inPlace, 0, w, n, 1e-5f);
     assertBits(out, inPlace, "in place");
   }
 
@@ -114,7 +114,7 @@ class VectorMathTest {
     float[] x = random(n, 23, 6.0);
     x[17] = Float.NEGATIVE_INFINITY; // a masked position
     float[] p = x.clone();
-    ScalarMath.softmax(p, 0, n);
+    ScalarActivationMath.softmax(p, 0, n);
     double max = Double.NEGATIVE_INFINITY;
     for (float v : x) {
       max = Math.max(max, v);
@@ -141,7 +141,7 @@ class VectorMathTest {
     float[] g = random(n, 24, 6.0);
     float[] u = random(n, 25, 1.0);
     float[] out = new float[n];
-    ScalarMath.swiglu(g, 0, u, 0, out, 0, n);
+    ScalarActivationMath.swiglu(g, 0, u, 0, out, 0, n);
     for (int i = 0; i < n; i++) {
       double expected = g[i] / (1 + Math.exp(-g[i])) * u[i];
       assertEquals(expected, out[i], 1e-6 * Math.abs(expected) + 1e-30, "index " + i);
@@ -162,8 +162,8 @@ class VectorMathTest {
     x[4] = -87.33f;
     float[] s = x.clone();
     float[] v = x.clone();
-    ScalarMath.exp(s, 0, s.length);
-    SimdMath.exp(v, 0, v.length);
+    ScalarActivationMath.exp(s, 0, s.length);
+    VectorActivationMath.exp(v, 0, v.length);
     assertBits(s, v, "exp scalar vs vector");
     int worst = 0;
     for (int i = 0; i < x.length; i++) {
@@ -182,7 +182,7 @@ class VectorMathTest {
     assertTrue(Float.isFinite(ExpF.exp(88.72f)));
     float[] edges = {Float.NaN, Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY, -100f, 89f, 88.75f, -87.34f, -0f, 0f, 1e-30f, -1e-30f, 3f, -3f, 10f, 50f, -50f, 88.7228f};
     float[] ve = edges.clone();
-    SimdMath.exp(ve, 0, ve.length);
+    VectorActivationMath.exp(ve, 0, ve.length);
     for (int i = 0; i < edges.length; i++) {
       assertEquals(Float.floatToIntBits(ExpF.exp(edges[i])), Float.floatToIntBits(ve[i]), "exp(" + edges[i] + ")");
     }
@@ -190,12 +190,12 @@ class VectorMathTest {
 
   @Test
   void facadeFollowsTheKernelSwitch() {
-    assertEquals(Kernels.get() instanceof VectorKernels, VectorMath.vectorized());
+    assertEquals(Kernels.get() instanceof VectorKernels, ActivationMath.vectorized());
     float[] a = random(100, 27, 1.0);
     float[] b = random(100, 28, 1.0);
-    float expected = VectorMath.vectorized() ? SimdMath.dot(a, 0, b, 0, 100) : ScalarMath.dot(a, 0, b, 0, 100);
-    assertEquals(Float.floatToIntBits(expected), Float.floatToIntBits(VectorMath.dot(a, 0, b, 0, 100)));
-    assertEquals(Float.floatToIntBits(expected), Float.floatToIntBits(VectorMath.dotF32(a, 0, b, 0, 100)));
+    float expected = ActivationMath.vectorized() ? VectorActivationMath.dot(a, 0, b, 0, 100) : ScalarActivationMath.dot(a, 0, b, 0, 100);
+    assertEquals(Float.floatToIntBits(expected), Float.floatToIntBits(ActivationMath.dot(a, 0, b, 0, 100)));
+    assertEquals(Float.floatToIntBits(expected), Float.floatToIntBits(ActivationMath.dotF32(a, 0, b, 0, 100)));
   }
 
   private static float[] random(int n, long seed, double scale) {

@@ -12,11 +12,11 @@ import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Vector API versions of {@link ScalarMath}, reached through {@link VectorMath}. Element-wise operations and
+ * Vector API versions of {@link ScalarActivationMath}, reached through {@link ActivationMath}. Element-wise operations and
  * {@link ExpF exp} perform the same float operations as the scalar twins, so they give identical bits; only the
  * reductions (dot, and the double sums of rmsNorm and softmax) add in a different, fixed order.
  */
-final class SimdMath {
+final class VectorActivationMath {
   /** Doubles with the same vector shape as {@link VectorWidth#F}: half the lanes. */
   private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED.vectorShape() == F.vectorShape() ? DoubleVector.SPECIES_PREFERRED : F.vectorShape().withLanes(double.class);
   private static final int DL = D.length();
@@ -24,7 +24,7 @@ final class SimdMath {
   private static final VectorShuffle<Double> DROT2 = VectorShuffle.iota(D, 2 % DL, 1, true);
   private static final VectorShuffle<Double> DROT1 = VectorShuffle.iota(D, 1, 1, true);
 
-  private SimdMath() {}
+  private VectorActivationMath() {}
 
   /**
    * Dot product in the kernels' order: whole 32-value chunks split into accumulators A (values 0..15) and B (16..31),

@@ -1,4 +1,4 @@
-package dev.caravan.engine.tensor;
+package dev.caravan.synth;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import dev.caravan.engine.SharedFiles;
 import dev.caravan.engine.gguf.GgufFile;
 import dev.caravan.engine.gguf.GgufTensorInfo;
+import dev.caravan.engine.tensor.GgmlType;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

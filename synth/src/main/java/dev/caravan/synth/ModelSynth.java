@@ -1,9 +1,7 @@
-package dev.caravan.engine.synth;
+package dev.caravan.synth;
 
 import dev.caravan.engine.gguf.GgufValue;
-import dev.caravan.engine.gguf.GgufWriter;
 import dev.caravan.engine.tensor.GgmlType;
-import dev.caravan.engine.tensor.Quantizer;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.charset.StandardCharsets;

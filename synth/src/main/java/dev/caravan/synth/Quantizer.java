@@ -1,5 +1,6 @@
-package dev.caravan.engine.tensor;
+package dev.caravan.synth;
 
+import dev.caravan.engine.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
