@@ -26,9 +26,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ThreadLocalRandom;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -49,26 +49,7 @@ public final class RunCommand implements Callable<Integer> {
   @Option(names = "--max-tokens", defaultValue = "256", description = "Most tokens to generate (default: ${DEFAULT-VALUE}).")
   int maxTokens;
 
-  @Option(names = "--temperature", defaultValue = "0.8", description = "Sampling temperature; 0 is greedy (default: ${DEFAULT-VALUE}).")
-  float temperature;
-
-  @Option(names = "--top-k", defaultValue = "40", description = "Top-k; 0 disables (default: ${DEFAULT-VALUE}).")
-  int topK;
-
-  @Option(names = "--top-p", defaultValue = "0.95", description = "Top-p; 1 disables (default: ${DEFAULT-VALUE}).")
-  float topP;
-
-  @Option(names = "--min-p", defaultValue = "0.05", description = "Min-p; 0 disables (default: ${DEFAULT-VALUE}).")
-  float minP;
-
-  @Option(names = "--repeat-penalty", defaultValue = "1.0", description = "Repetition penalty; 1 disables (default: ${DEFAULT-VALUE}).")
-  float repeatPenalty;
-
-  @Option(names = "--repeat-last-n", defaultValue = "64", description = "Window of the repetition penalty (default: ${DEFAULT-VALUE}).")
-  int repeatLastN;
-
-  @Option(names = "--seed", description = "Seed for reproducible sampling (default: random).")
-  Long seed;
+  @Mixin SamplingOptions sampling;
 
   @Option(names = "--threads", description = "Compute threads (default: available cores, ${DEFAULT-VALUE}).")
   int threads = Runtime.getRuntime().availableProcessors();
@@ -94,12 +75,7 @@ public final class RunCommand implements Callable<Integer> {
     if (threads < 1) {
       throw new CommandLine.ParameterException(cmd, "--threads must be at least 1");
     }
-    SamplingParams params;
-    try {
-      params = new SamplingParams(temperature, topK, topP, minP, repeatPenalty, repeatLastN, 0f, 0f, seed != null ? seed : ThreadLocalRandom.current().nextLong());
-    } catch (IllegalArgumentException e) {
-      throw new CommandLine.ParameterException(cmd, e.getMessage());
-    }
+    SamplingParams params = sampling.params();
     PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
     try (Parallel parallel = new Parallel(threads); LlamaModel m = Loading.open(cmd, model, parallel, !noProgress)) {
       Tokenizer tok = Tokenizer.fromGguf(m.file().metadata());

@@ -9,8 +9,8 @@ import picocli.CommandLine.Spec;
 
 /**
  * The sampling flags of a generation in this process, as a picocli {@code @Mixin}: the flags, defaults and help of
- * {@code caravan run} (llama.cpp's defaults), building the engine's {@link SamplingParams}. {@code run} still declares
- * the same flags itself; this is the shared form for it and later in-process commands.
+ * {@code caravan run} (llama.cpp's defaults), building the engine's {@link SamplingParams}. {@code run} uses it; so can
+ * later in-process commands.
  *
  * <p>{@code caravan generate} does not use it: its sampling flags are unset by default so the server's defaults apply
  * (same numbers, but sent only when given), and it has no {@code --repeat-last-n}.

@@ -68,12 +68,10 @@ public final class Coordinator implements AutoCloseable {
       Duration stepTimeout,
       Duration sessionIdle,
       Duration noPlanWait,
-      Duration drainTimeout) {}
+      Duration drainTimeout,
+      int framesInFlight,
+      Duration kvReportInterval) {}
 
-  /** Frames in flight on each stream to a stage 0 and into the result sink. */
-  private static final int FRAMES_IN_FLIGHT = 4;
-  /** How often KV placement changes are published while requests run (and at once when one ends). */
-  private static final Duration PLACEMENT_INTERVAL = Duration.ofMillis(100);
 
   private final Config config;
   private final CoordinatorMetrics metrics = new CoordinatorMetrics();
@@ -124,8 +122,8 @@ public final class Coordinator implements AutoCloseable {
     // One phase, each part built complete from the parts before it: the workers' result sink (its port is the
     // reply-to address of every frame), the executor, the cluster member, the core, and last the public API.
     results = new PipelineResults(modelConfig.vocabSize(), config.stepTimeout(), timers);
-    internal = new GrpcServer("coordinator-internal", GrpcServer.netty(config.host(), config.internalPort()), List.of(new SinkService(results::deliver, FRAMES_IN_FLIGHT)), List.of()).start();
-    executor = new PipelineExecutor(config.host() + ":" + internal.port(), results, book, FRAMES_IN_FLIGHT);
+    internal = new GrpcServer("coordinator-internal", GrpcServer.netty(config.host(), config.internalPort()), List.of(new SinkService(results::deliver, config.framesInFlight())), List.of()).start();
+    executor = new PipelineExecutor(config.host() + ":" + internal.port(), results, book, config.framesInFlight());
 
     Map<String, String> attrs = new HashMap<>();
     attrs.put(ClusterNames.ATTR_ROLE, ClusterNames.ROLE_COORDINATOR);
@@ -134,9 +132,9 @@ public final class Coordinator implements AutoCloseable {
     hz = ClusterMember.start(new ClusterMember.Options(config.clusterName(), config.host(), config.hazelcastPort(), false, config.join(), attrs, false));
     placements = new KvPlacements(hz, book);
 
-    SessionRegistry sessions = new SessionRegistry(placements, config.sessionIdle().toNanos(), PLACEMENT_INTERVAL.toNanos());
+    SessionRegistry sessions = new SessionRegistry(placements, config.sessionIdle().toNanos(), config.kvReportInterval().toNanos());
     core = new EngineCore(new Scheduler(config.scheduler(), System::nanoTime), executor, new OutputProcessor(tokenizer, metrics), sessions, metrics, System::nanoTime,
-        new EngineCore.Settings(modelConfig.contextLength(), config.sessionIdle(), config.noPlanWait(), PLACEMENT_INTERVAL));
+        new EngineCore.Settings(modelConfig.contextLength(), config.sessionIdle(), config.noPlanWait(), config.kvReportInterval()));
     loop = new EngineLoop(core).start();
     plans = new PlanManager(hz, modelId, fingerprint, modelConfig.layers(), bytesPerLayer, book, new CorePlanListener(core), new Pipeline(executor, placements), metrics, timers).start();
 

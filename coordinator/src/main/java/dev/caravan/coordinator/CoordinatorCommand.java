@@ -49,6 +49,12 @@ public final class CoordinatorCommand implements Callable<Integer> {
   @Option(names = "--no-plan-wait", defaultValue = "PT10S", description = "How long a request waits for workers before failing with UNAVAILABLE (default: ${DEFAULT-VALUE}).")
   Duration noPlanWait;
 
+  @Option(names = "--frames-in-flight", defaultValue = "4", description = "Frames sent to a stage 0 (and taken into the result sink) before an acknowledgement must come back (default: ${DEFAULT-VALUE}).")
+  int framesInFlight;
+
+  @Option(names = "--kv-report-interval", defaultValue = "PT0.1S", description = "Publish KV-cache placement at most this often while requests run; at once when one ends (default: ${DEFAULT-VALUE}).")
+  Duration kvReportInterval;
+
   @Option(names = "--drain-timeout", defaultValue = "PT30S", description = "On SIGTERM, let running requests finish for this long (default: ${DEFAULT-VALUE}).")
   Duration drainTimeout;
 
@@ -67,9 +73,11 @@ public final class CoordinatorCommand implements Callable<Integer> {
         .positive(stepTimeout, "--step-timeout")
         .positive(sessionIdle, "--session-idle")
         .positive(noPlanWait, "--no-plan-wait")
+        .check(framesInFlight >= 1 && framesInFlight <= 1024, "--frames-in-flight must be between 1 and 1024, not " + framesInFlight)
+        .positive(kvReportInterval, "--kv-report-interval")
         .notNegative(drainTimeout, "--drain-timeout")
         .join(join);
-    Coordinator c = new Coordinator(new Coordinator.Config(model, cluster.clusterName(), cluster.host(), cluster.grpcPort(), internalPort, cluster.hazelcastPort(), join, cluster.metricsPort(), new SchedulerConfig(maxRunning, maxWaiting, maxBatchTokens, 1), stepTimeout, sessionIdle, noPlanWait, drainTimeout));
+    Coordinator c = new Coordinator(new Coordinator.Config(model, cluster.clusterName(), cluster.host(), cluster.grpcPort(), internalPort, cluster.hazelcastPort(), join, cluster.metricsPort(), new SchedulerConfig(maxRunning, maxWaiting, maxBatchTokens, 1), stepTimeout, sessionIdle, noPlanWait, drainTimeout, framesInFlight, kvReportInterval));
     Runtime.getRuntime().addShutdownHook(new Thread(c::drain, "caravan-drain"));
     c.start();
     c.awaitTermination();
