@@ -97,7 +97,7 @@ public final class RunCommand implements Callable<Integer> {
           new SessionRegistry(KvPlacementSink.NONE, never.toNanos(), never.toNanos()),
           metrics,
           System::nanoTime,
-          new EngineCore.Settings(ctx, never, never, never));
+          new EngineCore.Settings(ctx, never, never, never, 0));
       core.setServingPlan(0, 1, null);
       Printer printer = new Printer(out);
       core.submit(new GenerationRequest(ids, params, maxTokens, List.of(), null, ignoreEos, Long.MAX_VALUE), printer);

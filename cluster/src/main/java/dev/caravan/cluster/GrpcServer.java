@@ -37,8 +37,7 @@ public final class GrpcServer {
       netty.keepAliveTime(20, TimeUnit.SECONDS)
           .keepAliveTimeout(10, TimeUnit.SECONDS)
           .permitKeepAliveTime(5, TimeUnit.SECONDS)
-          .permitKeepAliveWithoutCalls(true)
-          .maxInboundMessageSize(MAX_MESSAGE_BYTES);
+          .permitKeepAliveWithoutCalls(true);
     }
     for (BindableService s : services) {
       builder.addService(ServerInterceptors.intercept(s, interceptors));
@@ -48,9 +47,14 @@ public final class GrpcServer {
     this.server = builder.build();
   }
 
-  /** A server on {@code host:port} (port 0: any free port) over Netty. */
+  /** A server on {@code host:port} (port 0: any free port) over Netty, taking messages up to {@link #MAX_MESSAGE_BYTES}. */
   public static NettyServerBuilder netty(String host, int port) {
-    return NettyServerBuilder.forAddress(new java.net.InetSocketAddress(host, port));
+    return netty(host, port, MAX_MESSAGE_BYTES);
+  }
+
+  /** A server on {@code host:port} over Netty that refuses (RESOURCE_EXHAUSTED) any message larger than {@code maxInboundBytes}. */
+  public static NettyServerBuilder netty(String host, int port, int maxInboundBytes) {
+    return NettyServerBuilder.forAddress(new java.net.InetSocketAddress(host, port)).maxInboundMessageSize(maxInboundBytes);
   }
 
   public GrpcServer start() throws IOException {

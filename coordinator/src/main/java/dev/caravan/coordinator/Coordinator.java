@@ -70,7 +70,9 @@ public final class Coordinator implements AutoCloseable {
       Duration noPlanWait,
       Duration drainTimeout,
       int framesInFlight,
-      Duration kvReportInterval) {}
+      Duration kvReportInterval,
+      int maxFailovers,
+      int maxRequestBytes) {}
 
 
   private final Config config;
@@ -134,13 +136,13 @@ public final class Coordinator implements AutoCloseable {
 
     SessionRegistry sessions = new SessionRegistry(placements, config.sessionIdle().toNanos(), config.kvReportInterval().toNanos());
     core = new EngineCore(new Scheduler(config.scheduler(), System::nanoTime), executor, new OutputProcessor(tokenizer, metrics), sessions, metrics, System::nanoTime,
-        new EngineCore.Settings(modelConfig.contextLength(), config.sessionIdle(), config.noPlanWait(), config.kvReportInterval()));
-    loop = new EngineLoop(core).start();
+        new EngineCore.Settings(modelConfig.contextLength(), config.sessionIdle(), config.noPlanWait(), config.kvReportInterval(), config.maxFailovers()));
+    loop = new EngineLoop(core, this::fatal).start();
     plans = new PlanManager(hz, modelId, fingerprint, modelConfig.layers(), bytesPerLayer, book, new CorePlanListener(core), new Pipeline(executor, placements), metrics, timers).start();
 
     // the public API and the workers' result sink listen on separate ports: clients never reach the sink
     InferenceService inference = new InferenceService(validator, tokenizer, core, new View(), metrics);
-    grpc = new GrpcServer("coordinator", GrpcServer.netty(config.host(), config.grpcPort()), List.of(inference), List.of()).start();
+    grpc = new GrpcServer("coordinator", GrpcServer.netty(config.host(), config.grpcPort(), config.maxRequestBytes()), List.of(inference), List.of()).start();
     address = config.host() + ":" + grpc.port();
     metricsServer = MetricsServer.start(config.host(), config.metricsPort(), metrics.registry);
     LOG.info("coordinator for {} ({} layers, {}) at {}, Hazelcast {}:{}, metrics on port {}", modelId, modelConfig.layers(), weightType, address, config.host(), hz.getCluster().getLocalMember().getAddress().getPort(), metricsServer.port());
@@ -157,6 +159,18 @@ public final class Coordinator implements AutoCloseable {
 
   public int hazelcastPort() {
     return hz.getCluster().getLocalMember().getAddress().getPort();
+  }
+
+  /**
+   * The core's thread hit an error it cannot pin on one request (out of memory, say): the coordinator says so to health
+   * checks and exits, so a supervisor restarts it, rather than stay up healthy but dead.
+   */
+  private void fatal(Throwable t) {
+    LOG.error("the serving core failed; NOT_SERVING, exiting", t);
+    if (grpc != null) {
+      grpc.setServing(false);
+    }
+    Runtime.getRuntime().halt(70);
   }
 
   /** Stops taking requests, lets running ones finish (up to the drain timeout), then stops. */

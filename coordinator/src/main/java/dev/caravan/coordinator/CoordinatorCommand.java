@@ -55,6 +55,12 @@ public final class CoordinatorCommand implements Callable<Integer> {
   @Option(names = "--kv-report-interval", defaultValue = "PT0.1S", description = "Publish KV-cache placement at most this often while requests run; at once when one ends (default: ${DEFAULT-VALUE}).")
   Duration kvReportInterval;
 
+  @Option(names = "--max-failovers", defaultValue = "3", description = "Times a request may lose a worker and start over on the next plan before it fails with UNAVAILABLE (default: ${DEFAULT-VALUE}).")
+  int maxFailovers;
+
+  @Option(names = "--max-request-bytes", defaultValue = "16777216", description = "Largest message the public API takes; larger ones are refused with RESOURCE_EXHAUSTED (default: ${DEFAULT-VALUE}, room for a prompt of 4 Mi characters).")
+  int maxRequestBytes;
+
   @Option(names = "--drain-timeout", defaultValue = "PT30S", description = "On SIGTERM, let running requests finish for this long (default: ${DEFAULT-VALUE}).")
   Duration drainTimeout;
 
@@ -75,9 +81,11 @@ public final class CoordinatorCommand implements Callable<Integer> {
         .positive(noPlanWait, "--no-plan-wait")
         .check(framesInFlight >= 1 && framesInFlight <= 1024, "--frames-in-flight must be between 1 and 1024, not " + framesInFlight)
         .positive(kvReportInterval, "--kv-report-interval")
+        .check(maxFailovers >= 0 && maxFailovers <= 100, "--max-failovers must be between 0 and 100, not " + maxFailovers)
+        .check(maxRequestBytes >= 1024, "--max-request-bytes must be at least 1024, not " + maxRequestBytes)
         .notNegative(drainTimeout, "--drain-timeout")
         .join(join);
-    Coordinator c = new Coordinator(new Coordinator.Config(model, cluster.clusterName(), cluster.host(), cluster.grpcPort(), internalPort, cluster.hazelcastPort(), join, cluster.metricsPort(), new SchedulerConfig(maxRunning, maxWaiting, maxBatchTokens, 1), stepTimeout, sessionIdle, noPlanWait, drainTimeout, framesInFlight, kvReportInterval));
+    Coordinator c = new Coordinator(new Coordinator.Config(model, cluster.clusterName(), cluster.host(), cluster.grpcPort(), internalPort, cluster.hazelcastPort(), join, cluster.metricsPort(), new SchedulerConfig(maxRunning, maxWaiting, maxBatchTokens, 1), stepTimeout, sessionIdle, noPlanWait, drainTimeout, framesInFlight, kvReportInterval, maxFailovers, maxRequestBytes));
     Runtime.getRuntime().addShutdownHook(new Thread(c::drain, "caravan-drain"));
     c.start();
     c.awaitTermination();

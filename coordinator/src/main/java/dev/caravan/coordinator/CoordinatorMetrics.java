@@ -25,6 +25,8 @@ public final class CoordinatorMetrics {
   public final Counter generationTokens = Counter.builder().name("caravan_generation_tokens_total").help("Tokens generated").register(registry);
   public final Counter requestSuccess = Counter.builder().name("caravan_request_success_total").help("Requests that finished, by finish reason").labelNames("finished_reason").register(registry);
   public final Counter requestErrors = Counter.builder().name("caravan_request_errors_total").help("Requests that ended with an error, by gRPC status code").labelNames("code").register(registry);
+  public final Counter migrations = Counter.builder().name("caravan_request_migrations_total").help("Requests moved to another plan and recomputed there, by reason (failure: a stage was lost; plan_change: a planned re-plan)").labelNames("reason").register(registry);
+  public final Counter recomputedTokens = Counter.builder().name("caravan_recomputed_tokens_total").help("Positions computed again because their request moved to another plan").register(registry);
   public final Histogram batchTokens = Histogram.builder().name("caravan_batch_tokens").help("Tokens per pipeline batch").classicUpperBounds(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048).register(registry);
   public final Gauge planEpoch = Gauge.builder().name("caravan_plan_epoch").help("Epoch of the plan serving new requests (-1: none)").register(registry);
   public final Gauge workers = Gauge.builder().name("caravan_workers").help("Workers in the cluster").register(registry);

@@ -132,7 +132,9 @@ final class InferenceService extends InferenceGrpc.InferenceImplBase {
               .setCachedPromptTokens(usage.cachedPromptTokens())
               .setCompletionTokens(usage.completionTokens())
               .setTimeToFirstTokenSeconds(usage.timeToFirstTokenSeconds())
-              .setTotalSeconds(usage.totalSeconds()));
+              .setTotalSeconds(usage.totalSeconds())
+              .setMigrations(usage.migrations())
+              .setRecomputedTokens(usage.recomputedTokens()));
       if (matchedStop != null) {
         c.setMatchedStop(matchedStop);
       }

@@ -102,7 +102,11 @@ final class RequestValidator {
   }
 
   /** Proto sampling fields with llama.cpp's defaults for those unset; the engine's record validates and names a bad field. */
-  static SamplingParams sampling(dev.caravan.proto.v1.SamplingParams p) {
+  SamplingParams sampling(dev.caravan.proto.v1.SamplingParams p) {
+    // sizes a client controls are bounded here: the penalty window is allocated per request
+    if (p.hasRepeatLastN() && p.getRepeatLastN() > contextLength) {
+      throw invalid("sampling: repeat_last_n must be at most the context length " + contextLength + ", not " + p.getRepeatLastN());
+    }
     SamplingParams d = SamplingParams.defaults(p.hasSeed() ? p.getSeed() : ThreadLocalRandom.current().nextLong());
     try {
       return new SamplingParams(

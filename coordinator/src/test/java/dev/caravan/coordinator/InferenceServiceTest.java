@@ -81,7 +81,7 @@ class InferenceServiceTest {
     executor = new InProcessExecutor(model.layers());
     EngineCore core = new EngineCore(new Scheduler(new SchedulerConfig(4, 4, 64, 1), System::nanoTime), executor, new OutputProcessor(tokenizer, metrics),
         new SessionRegistry(KvPlacementSink.NONE, Duration.ofMinutes(5).toNanos(), Duration.ofMillis(100).toNanos()), metrics, System::nanoTime,
-        new EngineCore.Settings(model.config().contextLength(), Duration.ofMinutes(5), Duration.ofSeconds(5), Duration.ofMillis(100)));
+        new EngineCore.Settings(model.config().contextLength(), Duration.ofMinutes(5), Duration.ofSeconds(5), Duration.ofMillis(100), 3));
     core.setServingPlan(0, 1, null);
     loop = new EngineLoop(core).start();
     InferenceService.ClusterView view = new InferenceService.ClusterView() {

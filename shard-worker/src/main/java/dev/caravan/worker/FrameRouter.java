@@ -152,7 +152,8 @@ final class FrameRouter implements AutoCloseable {
       LOG.warn("batch {} could not reach the coordinator at {}: {}", frame.getBatchId(), address, reason);
       return;
     }
-    ActivationFrame error = host.errorFrame(frame, Status.Code.UNAVAILABLE, "stage " + frame.getStage() + " lost: " + reason);
+    // the frame was for the next stage: the error names that stage and its worker, not this one
+    ActivationFrame error = host.errorFrame(frame, Status.Code.UNAVAILABLE, "lost: " + reason, address);
     try {
       // not bounded by an inbound slot: at most one report per frame a link held, so at most a window per link
       link(FrameLink.Kind.SINK, frame.getReplyTo()).send(error, null);

@@ -165,12 +165,17 @@ final class StageHost implements AutoCloseable {
   }
 
   ActivationFrame errorFrame(ActivationFrame frame, Status.Code code, String message) {
+    return errorFrame(frame, code, message, selfAddress.get());
+  }
+
+  /** An error frame about {@code frame}'s stage, run by the worker at {@code workerAddress} (this one, or a lost next hop). */
+  ActivationFrame errorFrame(ActivationFrame frame, Status.Code code, String message, String workerAddress) {
     return ActivationFrame.newBuilder()
         .setBatchId(frame.getBatchId())
         .setPlanEpoch(frame.getPlanEpoch())
         .setStage(frame.getStage())
         .setReplyTo(frame.getReplyTo())
-        .setError(StageError.newBuilder().setStage(frame.getStage()).setWorkerAddress(selfAddress.get()).setCode(code.name()).setMessage(message))
+        .setError(StageError.newBuilder().setStage(frame.getStage()).setWorkerAddress(workerAddress).setCode(code.name()).setMessage(message))
         .build();
   }
 

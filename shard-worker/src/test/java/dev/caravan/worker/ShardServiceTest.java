@@ -142,7 +142,9 @@ class ShardServiceTest {
     ActivationFrame error = sink.take();
     assertEquals(1, error.getBatchId());
     assertEquals("UNAVAILABLE", error.getError().getCode());
-    assertTrue(error.getError().getMessage().startsWith("stage 1 lost: next stage at " + w1.address()), error.getError().getMessage());
+    assertEquals(1, error.getError().getStage(), "names the lost stage");
+    assertEquals(w1.address(), error.getError().getWorkerAddress(), "and the lost stage's worker, not the reporter");
+    assertTrue(error.getError().getMessage().startsWith("lost: next stage at " + w1.address()), error.getError().getMessage());
     assertTrue(ack().startsWith("1:not passed on"), "stage 0's slot is freed with the loss");
     assertTrue(lost.isEmpty(), "stage 0 itself acknowledged the frame");
     assertEquals(0, w0.router().held());

@@ -80,6 +80,30 @@ public final class LocalCluster implements AutoCloseable {
       process.toHandle().destroy();
     }
 
+    /** SIGSTOP: the process hangs (every thread frozen, sockets open) until {@link #resume}. */
+    public void pause() {
+      signal("STOP");
+    }
+
+    /** SIGCONT after {@link #pause}. */
+    public void resume() {
+      signal("CONT");
+    }
+
+    private void signal(String name) {
+      try {
+        Process k = new ProcessBuilder("kill", "-" + name, Long.toString(process.pid())).inheritIO().start();
+        if (!k.waitFor(10, TimeUnit.SECONDS) || k.exitValue() != 0) {
+          throw new IllegalStateException("kill -" + name + " " + process.pid() + " failed");
+        }
+      } catch (IOException e) {
+        throw new IllegalStateException(e);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException(e);
+      }
+    }
+
     public boolean awaitExit(Duration d) throws InterruptedException {
       return process.waitFor(d.toMillis(), TimeUnit.MILLISECONDS);
     }
@@ -217,6 +241,13 @@ public final class LocalCluster implements AutoCloseable {
       Channels.close(channel);
     }
     for (Node n : nodes) {
+      if (n.process.isAlive()) {
+        try {
+          n.resume(); // a paused process would never act on SIGTERM
+        } catch (RuntimeException ignored) {
+          // gone meanwhile
+        }
+      }
       n.process.toHandle().destroy();
     }
     for (Node n : nodes) {

@@ -43,8 +43,10 @@ public final class EngineCore {
    * @param sessionIdle       a session's KV cache is freed after this long unused
    * @param noPlanGrace       requests wait this long for a plan before failing with UNAVAILABLE
    * @param placementInterval KV placement changes are published at most this often while requests run
+   * @param maxFailovers      times a request may lose its plan to a failure and start over on the next one; once
+   *                          more and it fails with UNAVAILABLE (planned plan changes do not count)
    */
-  public record Settings(int contextLength, Duration sessionIdle, Duration noPlanGrace, Duration placementInterval) {}
+  public record Settings(int contextLength, Duration sessionIdle, Duration noPlanGrace, Duration placementInterval, int maxFailovers) {}
 
   /** Running and waiting requests. */
   public record Load(int running, int waiting) {}
@@ -73,6 +75,8 @@ public final class EngineCore {
     final Sequence sequence;
     final OutputProcessor.Output output;
     GenerationError failure;
+    int failovers; // plan losses survived
+    String lastLoss; // what the last of them was
 
     Generation(GenerationRequest request, Sequence sequence, OutputProcessor.Output output) {
       this.request = request;
@@ -91,6 +95,7 @@ public final class EngineCore {
   private final LinkedBlockingQueue<Runnable> mailbox = new LinkedBlockingQueue<>();
   private final Map<Long, Generation> generations = new HashMap<>();
   private final Set<Long> cancelledEarly = new HashSet<>(); // cancel() overtook its submit(): refuse it on arrival
+  private final Set<Long> brokenEpochs = new HashSet<>(); // plans that lost a stage: nothing runs on them again
   private final AtomicLong ids = new AtomicLong();
   private boolean accepting = true;
   private String unavailableReason = "no plan yet: waiting for workers";
@@ -131,6 +136,9 @@ public final class EngineCore {
   /** The plan serving new requests changed: its epoch and stage count; -1 with a reason when none can serve. */
   public void setServingPlan(long epoch, int stages, String reason) {
     post(() -> {
+      if (epoch >= 0 && brokenEpochs.contains(epoch)) {
+        return; // a plan already known to have lost a stage: keep waiting for the next one
+      }
       scheduler.setServingEpoch(epoch);
       if (epoch >= 0) {
         scheduler.setMaxInFlight(stages);
@@ -146,16 +154,13 @@ public final class EngineCore {
     });
   }
 
-  /** A stage of plan {@code epoch} was lost: every request bound to it ends with {@code error}, its idle sessions go. */
+  /**
+   * A stage of plan {@code epoch} was lost (the plan owner saw its worker leave): nothing runs on that plan again. Its
+   * requests move to the next plan and start over there (batches still in flight on it move when they fail); its idle
+   * sessions go. {@code error} is what a request hears if no plan comes in time.
+   */
   public void planLost(long epoch, GenerationError error) {
-    post(() -> {
-      for (Generation g : generations.values()) {
-        if (g.sequence.epoch() == epoch && !g.output.ended()) {
-          fail(g, error);
-        }
-      }
-      sessions.dropEpoch(epoch);
-    });
+    post(() -> markBroken(epoch, error));
   }
 
   /** The oldest plan epoch a running or waiting request is bound to (Long.MAX_VALUE: none); older plans can be retired. */
@@ -216,10 +221,12 @@ public final class EngineCore {
       for (Sequence s : scheduler.waiting()) {
         Generation g = generations.get(s.id());
         if (g != null && s.epoch() < 0) {
-          fail(g, GenerationError.of(GenerationError.Kind.UNAVAILABLE, unavailableReason));
+          String why = g.lastLoss == null || g.lastLoss.equals(unavailableReason) ? unavailableReason : unavailableReason + "; the request had lost its plan: " + g.lastLoss;
+          fail(g, GenerationError.of(GenerationError.Kind.UNAVAILABLE, why));
         }
       }
     }
+    moveOffOldPlans();
     for (Sequence s : scheduler.admit()) {
       sessions.held(s.cacheKey(), s.epoch(), s.computed());
     }
@@ -258,6 +265,14 @@ public final class EngineCore {
   }
 
   private void accept(long id, GenerationRequest r, GenerationListener listener) {
+    try {
+      admitRequest(id, r, listener);
+    } catch (Throwable t) { // a request that cannot even be taken in must not stop the core
+      refuse(listener, GenerationError.of(GenerationError.Kind.INTERNAL, "the request could not be accepted: " + t));
+    }
+  }
+
+  private void admitRequest(long id, GenerationRequest r, GenerationListener listener) {
     long now = clock.getAsLong();
     if (cancelledEarly.remove(id)) {
       refuse(listener, GenerationError.of(GenerationError.Kind.CANCELLED, "the request was cancelled before it started"));
@@ -333,13 +348,28 @@ public final class EngineCore {
     if (error != null) {
       Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
       GenerationError e = cause instanceof GenerationException ge ? ge.error() : GenerationError.of(GenerationError.Kind.INTERNAL, "batch " + batch.id() + " failed: " + cause);
-      for (ScheduledBatch.Chunk c : batch.chunks()) {
-        Generation g = generations.get(c.sequence().id());
-        if (g != null && g.failure == null) {
-          g.failure = e;
+      List<Sequence> idle = scheduler.abandon(batch);
+      if (e.kind() == GenerationError.Kind.UNAVAILABLE) {
+        markBroken(batch.epoch(), e); // a stage is gone or hung: its sequences move to the next plan (moveOffOldPlans)
+      } else if (e.kind() == GenerationError.Kind.FAILED_PRECONDITION) {
+        // a stage no longer holds a cache it should: recomputing the sequence from position 0 mends it
+        List<Sequence> again = new ArrayList<>();
+        for (Sequence s : idle) {
+          Generation g = generations.get(s.id());
+          if (g != null && !s.finished() && failover(g, e)) {
+            again.add(s);
+          }
+        }
+        migrate(again, "failure");
+      } else {
+        for (Sequence s : idle) {
+          Generation g = generations.get(s.id());
+          if (g != null) {
+            fail(g, e);
+          }
         }
       }
-      end(scheduler.fail(batch));
+      end(scheduler.removeFinished());
       return;
     }
     int vocab = outputs.vocabSize();
@@ -349,8 +379,12 @@ public final class EngineCore {
     for (ScheduledBatch.Chunk c : batch.chunks()) {
       if (c.logits()) {
         Generation g = generations.get(c.sequence().id());
-        sampled[row] = g.output.sample(logits, row * vocab);
-        endOfGeneration[row] = outputs.isEndOfGeneration(sampled[row]);
+        try {
+          sampled[row] = g.output.sample(logits, row * vocab);
+          endOfGeneration[row] = outputs.isEndOfGeneration(sampled[row]);
+        } catch (Throwable t) { // one request's failure (even an Error) must not stop the others
+          fail(g, GenerationError.of(GenerationError.Kind.INTERNAL, "sampling failed: " + t));
+        }
         row++;
       }
     }
@@ -360,8 +394,12 @@ public final class EngineCore {
     for (ScheduledBatch.Chunk c : batch.chunks()) {
       Generation g = generations.get(c.sequence().id());
       if (c.logits()) {
-        if (g.failure == null && c.sequence().finish() != Sequence.Finish.CANCELLED && g.output.emit(sampled[row], endOfGeneration[row], now)) {
-          c.sequence().finish(Sequence.Finish.STOP_STRING);
+        try {
+          if (g.failure == null && c.sequence().finish() != Sequence.Finish.CANCELLED && g.output.emit(sampled[row], endOfGeneration[row], now)) {
+            c.sequence().finish(Sequence.Finish.STOP_STRING);
+          }
+        } catch (Throwable t) {
+          fail(g, GenerationError.of(GenerationError.Kind.INTERNAL, "streaming the output failed: " + t));
         }
         row++;
       }
@@ -369,6 +407,75 @@ public final class EngineCore {
     }
     done.addAll(scheduler.removeFinished());
     end(done);
+  }
+
+  /**
+   * Plan {@code epoch} lost a stage: no new batch goes to it, it no longer serves new requests (until the plan owner
+   * names another), and its idle sessions are dropped. Its running sequences move in {@link #moveOffOldPlans}.
+   */
+  private void markBroken(long epoch, GenerationError error) {
+    if (epoch < 0 || !brokenEpochs.add(epoch)) {
+      return;
+    }
+    if (scheduler.servingEpoch() == epoch) {
+      scheduler.setServingEpoch(-1);
+      unavailableReason = error.message();
+      unavailableSinceNanos = clock.getAsLong();
+      metrics.planEpoch.set(-1);
+    }
+    sessions.dropEpoch(epoch);
+  }
+
+  /**
+   * Sequences on a plan that lost a stage, or on a plan older than the serving one (a planned change: a worker joined,
+   * left or drains), move to the head of the queue and start over on the serving plan: the client hears nothing but a
+   * pause, and the tokens stay those of an undisturbed run (the sampler's state never leaves the core).
+   */
+  private void moveOffOldPlans() {
+    long serving = scheduler.servingEpoch();
+    List<Sequence> lost = new ArrayList<>();
+    List<Sequence> planned = new ArrayList<>();
+    for (Sequence s : scheduler.running()) {
+      if (s.inFlight() || s.finished() || s.epoch() < 0) {
+        continue;
+      }
+      Generation g = generations.get(s.id());
+      if (brokenEpochs.contains(s.epoch())) {
+        if (g != null && failover(g, GenerationError.of(GenerationError.Kind.UNAVAILABLE, unavailableReason != null ? unavailableReason : "plan #" + s.epoch() + " lost a stage"))) {
+          lost.add(s);
+        }
+      } else if (serving >= 0 && s.epoch() < serving) {
+        planned.add(s);
+      }
+    }
+    migrate(lost, "failure");
+    migrate(planned, "plan_change");
+  }
+
+  /** Counts a plan loss against the request's limit; false (and the request failed) once it is used up. */
+  private boolean failover(Generation g, GenerationError cause) {
+    if (g.failovers >= settings.maxFailovers()) {
+      fail(g, GenerationError.of(GenerationError.Kind.UNAVAILABLE, "lost its plan " + (g.failovers + 1) + " times (at most " + settings.maxFailovers() + " are survived); last: " + cause.message()));
+      return false;
+    }
+    g.failovers++;
+    g.lastLoss = cause.message();
+    return true;
+  }
+
+  private void migrate(List<Sequence> moving, String reason) {
+    if (moving.isEmpty()) {
+      return;
+    }
+    for (Sequence s : moving) {
+      if (s.epoch() >= 0 && !brokenEpochs.contains(s.epoch())) {
+        executor.release(s.epoch(), List.of(s.cacheKey())); // the plan lives on: free what it holds for the sequence
+      }
+      sessions.gone(s.cacheKey());
+      metrics.migrations.labelValues(reason).inc();
+      metrics.recomputedTokens.inc(s.computed());
+    }
+    scheduler.migrate(moving);
   }
 
   private void end(List<Sequence> done) {

@@ -15,13 +15,21 @@ public final class EngineLoop implements AutoCloseable {
   private static final Duration TICK = Duration.ofMillis(20);
 
   private final EngineCore core;
+  private final java.util.function.Consumer<Throwable> onFatal;
   private final Thread thread;
   private volatile boolean running = true;
 
-  public EngineLoop(EngineCore core) {
+  /** @param onFatal told of an Error the core could not pin on one request; the loop stops after it */
+  public EngineLoop(EngineCore core, java.util.function.Consumer<Throwable> onFatal) {
     this.core = core;
+    this.onFatal = onFatal;
     this.thread = new Thread(this::run, "caravan-engine-core");
     this.thread.setDaemon(true);
+  }
+
+  /** A loop whose fatal errors are logged only (tests). */
+  public EngineLoop(EngineCore core) {
+    this(core, t -> LOG.error("engine core failed", t));
   }
 
   public EngineLoop start() {
@@ -43,6 +51,10 @@ public final class EngineLoop implements AutoCloseable {
       } catch (RuntimeException e) {
         // a bug in one request's handling must not stop the others: log it and go on
         LOG.error("engine core step failed", e);
+      } catch (Throwable t) {
+        running = false;
+        onFatal.accept(t);
+        return;
       }
     }
     core.shutdown(GenerationError.of(GenerationError.Kind.UNAVAILABLE, "the coordinator is shutting down"));

@@ -30,6 +30,9 @@ public interface GenerationListener {
     return false;
   }
 
-  /** Counts and times of a finished generation (seconds from acceptance). */
-  record Usage(int promptTokens, int cachedPromptTokens, int completionTokens, double timeToFirstTokenSeconds, double totalSeconds) {}
+  /**
+   * Counts and times of a finished generation (seconds from acceptance); {@code migrations} is how often it moved to
+   * another plan and {@code recomputedTokens} how many positions those moves computed again.
+   */
+  record Usage(int promptTokens, int cachedPromptTokens, int completionTokens, double timeToFirstTokenSeconds, double totalSeconds, int migrations, int recomputedTokens) {}
 }

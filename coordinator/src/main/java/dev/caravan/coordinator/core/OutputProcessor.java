@@ -122,7 +122,7 @@ public final class OutputProcessor {
       double total = (nowNanos - acceptedNanos) / 1e9;
       metrics.e2eLatency.observe(total);
       metrics.requestSuccess.labelValues(s.finish().name().toLowerCase()).inc();
-      listener.onDone(s.finish(), stops.matched(), new GenerationListener.Usage(s.promptLength(), s.cachedPrompt(), completion, ttft, total));
+      listener.onDone(s.finish(), stops.matched(), new GenerationListener.Usage(s.promptLength(), s.cachedPrompt(), completion, ttft, total, s.migrations(), s.recomputedTokens()));
     }
 
     /** The request failed or was cancelled. */

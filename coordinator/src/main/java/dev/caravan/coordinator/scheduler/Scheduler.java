@@ -174,6 +174,38 @@ public final class Scheduler {
     return removeFinished();
   }
 
+  /**
+   * Records a batch that could not be computed, without deciding the fate of its sequences: they are idle again with
+   * the positions they had (nothing advanced). Returns them; the caller moves them ({@link #migrate}) or ends them.
+   */
+  public List<Sequence> abandon(ScheduledBatch batch) {
+    inFlight--;
+    List<Sequence> out = new ArrayList<>();
+    for (ScheduledBatch.Chunk c : batch.chunks()) {
+      c.sequence().setInFlight(false);
+      out.add(c.sequence());
+    }
+    return out;
+  }
+
+  /**
+   * Moves an idle running sequence back to the head of the queue, to start over on whichever plan serves next: its
+   * cache on the old plan is lost or left behind, so every token it knows is computed again (in prompt chunks) before
+   * it samples its next token. Sequences moved together keep their order, ahead of every new request.
+   */
+  public void migrate(List<Sequence> sequences) {
+    for (int i = sequences.size() - 1; i >= 0; i--) {
+      Sequence s = sequences.get(i);
+      if (s.inFlight()) {
+        throw new IllegalStateException("sequence " + s.id() + " is in flight and cannot move");
+      }
+      if (running.remove(s)) {
+        s.restart();
+        waiting.addFirst(s);
+      }
+    }
+  }
+
   /** Records a failed batch: its sequences end as FAILED. Returns them. */
   public List<Sequence> fail(ScheduledBatch batch) {
     inFlight--;

@@ -32,6 +32,8 @@ public final class Sequence {
   private boolean inFlight;
   private long lastScheduled;
   private Finish finish;
+  private int migrations;
+  private int recomputedTokens;
 
   /**
    * @param cacheKey      the key of its KV cache on the workers (a session id, or a per-request id)
@@ -147,6 +149,29 @@ public final class Sequence {
     if (finish == null) {
       finish = reason;
     }
+  }
+
+  /** Times this sequence moved to another plan and started over from position 0 there. */
+  public int migrations() {
+    return migrations;
+  }
+
+  /** Positions computed again because of those moves. */
+  public int recomputedTokens() {
+    return recomputedTokens;
+  }
+
+  /**
+   * Forgets where the sequence's cache was: it holds no position on any plan and is bound to none, so the next plan
+   * recomputes every known token (prompt and generated) before it samples the next one. The tokens, and so the output,
+   * stay as they are.
+   */
+  void restart() {
+    recomputedTokens += computed;
+    migrations++;
+    computed = 0;
+    epoch = -1;
+    inFlight = false;
   }
 
   /** Records the pipeline computed {@code count} more positions. */

@@ -52,7 +52,7 @@ class EngineCoreModelTest {
     CoordinatorMetrics metrics = new CoordinatorMetrics();
     core = new EngineCore(new Scheduler(new SchedulerConfig(4, 4, 64, 1), clock::get), executor, new OutputProcessor(tokenizer, metrics),
         new SessionRegistry(placements, Duration.ofMinutes(5).toNanos(), Duration.ofMillis(100).toNanos()), metrics, clock::get,
-        new EngineCore.Settings(model.config().contextLength(), Duration.ofMinutes(5), Duration.ofSeconds(5), Duration.ofMillis(100)));
+        new EngineCore.Settings(model.config().contextLength(), Duration.ofMinutes(5), Duration.ofSeconds(5), Duration.ofMillis(100), 3));
     core.setServingPlan(0, 1, null);
   }
 

@@ -49,7 +49,7 @@ class EngineCoreTest {
     executor = new FakeExecutor(tokenizer.vocabSize());
     SessionRegistry sessions = new SessionRegistry(placements, 60 * SECOND, Duration.ofMillis(100).toNanos());
     core = new EngineCore(new Scheduler(config, clock::get), executor, new OutputProcessor(tokenizer, metrics), sessions, metrics, clock::get,
-        new EngineCore.Settings(512, Duration.ofSeconds(60), Duration.ofSeconds(5), Duration.ofMillis(100)));
+        new EngineCore.Settings(512, Duration.ofSeconds(60), Duration.ofSeconds(5), Duration.ofMillis(100), 3));
     core.setServingPlan(1, stages, null);
     return core;
   }
@@ -212,28 +212,147 @@ class EngineCoreTest {
   }
 
   @Test
-  void aFailedBatchEndsItsRequestsWithTheExecutorsError() {
+  void aBatchFailingForAnotherReasonEndsItsRequestsWithTheExecutorsError() {
     core();
     Collector c = new Collector();
     core.submit(greedy(4, null, 1, 50), c);
     core.step();
-    executor.fail(GenerationError.of(GenerationError.Kind.UNAVAILABLE, "stage 1 (worker w, layers [2, 4)) was lost"));
+    executor.fail(GenerationError.of(GenerationError.Kind.INVALID_ARGUMENT, "stage 0 (w): frame 1 carries 0 tokens"));
     core.step();
-    assertEquals(GenerationError.of(GenerationError.Kind.UNAVAILABLE, "stage 1 (worker w, layers [2, 4)) was lost"), c.error);
+    assertEquals(GenerationError.of(GenerationError.Kind.INVALID_ARGUMENT, "stage 0 (w): frame 1 carries 0 tokens"), c.error);
     assertEquals(1, executor.released.size());
   }
 
   @Test
-  void aLostPlanFailsItsRequests() {
+  void aLostStageMovesTheRequestToTheNextPlanAndItsTokensGoOn() {
     core();
     Collector c = new Collector();
-    core.submit(greedy(4, null, 1, 50), c);
+    core.submit(greedy(3, null, 1, 50), c);
     core.step();
     executor.answer(A);
-    core.planLost(1, GenerationError.of(GenerationError.Kind.UNAVAILABLE, "stage 0 was lost"));
     core.step();
-    assertEquals(List.of(A), c.ids);
-    assertEquals("stage 0 was lost", c.error.message());
+    executor.fail(GenerationError.of(GenerationError.Kind.UNAVAILABLE, "stage 1 (worker w1, layers [2, 4)) was lost: w1 is unreachable"));
+    core.step();
+    assertFalse(c.ended(), "the client hears nothing of the loss");
+    assertTrue(executor.inFlight.isEmpty(), "nothing runs on the broken plan");
+    core.setServingPlan(1, 1, null);
+    core.step();
+    assertTrue(executor.inFlight.isEmpty(), "a plan that lost a stage is not served again");
+
+    core.setServingPlan(2, 1, null);
+    core.step();
+    ScheduledBatch again = executor.inFlight.get(0).batch();
+    assertEquals(2, again.epoch());
+    ScheduledBatch.Chunk chunk = again.chunks().get(0);
+    assertEquals(List.of(0, 3, true), List.of(chunk.start(), chunk.count(), chunk.logits()), "the prompt and the generated token are computed again, then the next token is sampled");
+    executor.answer(B);
+    core.step();
+    executor.answer(C);
+    core.step();
+    assertArrayEquals(new int[] {A, B, C}, c.idArray(), "no token sampled twice or skipped");
+    assertEquals(Sequence.Finish.LENGTH, c.reason);
+    assertEquals(1, c.usage.migrations());
+    assertEquals(2, c.usage.recomputedTokens(), "the 2 prompt positions the lost plan held");
+    assertEquals(1, metrics.migrations.labelValues("failure").get());
+  }
+
+  @Test
+  void theLossOfAPlanMovesItsIdleRequestsToo() {
+    core();
+    Collector c = new Collector();
+    core.submit(greedy(3, null, 1, 50), c);
+    core.step();
+    executor.answer(A);
+    core.step();
+    executor.answer(B); // this batch's answer raced the loss and is taken
+    core.planLost(1, GenerationError.of(GenerationError.Kind.UNAVAILABLE, "stage 0 was lost: worker w0 left the cluster"));
+    core.step();
+    assertTrue(executor.inFlight.isEmpty());
+    assertEquals(List.of(A, B), c.ids);
+    core.setServingPlan(2, 1, null);
+    core.step();
+    assertEquals(List.of(0, 4), List.of(executor.inFlight.get(0).batch().chunks().get(0).start(), executor.inFlight.get(0).batch().chunks().get(0).count()));
+    executor.answer(C);
+    core.step();
+    assertArrayEquals(new int[] {A, B, C}, c.idArray());
+  }
+
+  @Test
+  void withoutANewPlanWithinTheGraceAMovedRequestFailsNamingWhatWasLost() {
+    core();
+    Collector c = new Collector();
+    core.submit(greedy(8, null, 1, 50), c);
+    core.step();
+    executor.fail(GenerationError.of(GenerationError.Kind.UNAVAILABLE, "stage 1 (worker w1, layers [2, 4)) was lost: w1 is unreachable"));
+    core.step();
+    clock.addAndGet(6 * SECOND);
+    core.step();
+    assertEquals(GenerationError.of(GenerationError.Kind.UNAVAILABLE, "stage 1 (worker w1, layers [2, 4)) was lost: w1 is unreachable"), c.error);
+  }
+
+  @Test
+  void failoversAreBoundedPerRequest() {
+    core();
+    Collector c = new Collector();
+    core.submit(greedy(8, null, 1, 50), c);
+    for (int epoch = 1; epoch <= 4; epoch++) {
+      core.setServingPlan(epoch, 1, null);
+      core.step();
+      executor.fail(GenerationError.of(GenerationError.Kind.UNAVAILABLE, "stage 0 of plan #" + epoch + " was lost"));
+      core.step();
+    }
+    assertEquals(GenerationError.Kind.UNAVAILABLE, c.error.kind());
+    assertEquals("lost its plan 4 times (at most 3 are survived); last: stage 0 of plan #4 was lost", c.error.message());
+  }
+
+  @Test
+  void aPlannedChangeMovesRunningRequestsToTheNewPlanWithoutCountingAsAFailure() {
+    core();
+    Collector c = new Collector();
+    core.submit(greedy(3, "story", 1, 50), c);
+    core.step();
+    core.setServingPlan(2, 1, null); // a worker joined: plan #2 serves now
+    executor.answer(A);
+    core.step();
+    ScheduledBatch moved = executor.inFlight.get(0).batch();
+    assertEquals(2, moved.epoch(), "moved at once instead of finishing on the old plan");
+    assertEquals(0, moved.chunks().get(0).start());
+    assertTrue(executor.released.contains(new FakeExecutor.Release(1, List.of("s:story"))), "the old plan's cache is freed: " + executor.released);
+    executor.answer(B);
+    core.step();
+    executor.answer(C);
+    core.step();
+    assertArrayEquals(new int[] {A, B, C}, c.idArray());
+    assertEquals(1, metrics.migrations.labelValues("plan_change").get());
+    assertEquals(new KvPlacementSink.Held("s:story", 2, 4), placements.state.get("s:story"), "the session is kept on the new plan");
+  }
+
+  @Test
+  void anErrorWhileServingOneRequestFailsOnlyThatRequest() {
+    core();
+    Collector healthy = new Collector();
+    Collector doomed = new Collector() {
+      @Override
+      public boolean wantsLogits() {
+        return true;
+      }
+
+      @Override
+      public void onSampled(int token, float[] logits, int offset, int vocab) {
+        throw new OutOfMemoryError("Requested array size exceeds VM limit");
+      }
+    };
+    core.submit(greedy(2, null, 1, 50), doomed);
+    core.submit(greedy(2, null, 1, 60), healthy);
+    core.step();
+    executor.answer(A, A);
+    core.step();
+    assertEquals(GenerationError.Kind.INTERNAL, doomed.error.kind());
+    assertTrue(doomed.error.message().contains("OutOfMemoryError"), doomed.error.message());
+    executor.answer(B);
+    core.step();
+    assertArrayEquals(new int[] {A, B}, healthy.idArray());
+    assertEquals(Sequence.Finish.LENGTH, healthy.reason);
   }
 
   @Test
