@@ -40,7 +40,8 @@ public final class GrpcServer {
           .permitKeepAliveWithoutCalls(true);
     }
     for (BindableService s : services) {
-      builder.addService(ServerInterceptors.intercept(s, interceptors));
+      // malformed requests are refused as INVALID_ARGUMENT before any interceptor or service sees them
+      builder.addService(ServerInterceptors.intercept(MalformedRequests.guard(s.bindService()), interceptors));
     }
     builder.addService(health.getHealthService());
     builder.addService(ProtoReflectionServiceV1.newInstance());

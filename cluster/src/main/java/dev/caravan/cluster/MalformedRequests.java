@@ -1,0 +1,134 @@
+package dev.caravan.cluster;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.Message;
+import com.google.protobuf.UnknownFieldSet;
+import io.grpc.ForwardingServerCallListener;
+import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerMethodDefinition;
+import io.grpc.ServerServiceDefinition;
+import io.grpc.ServiceDescriptor;
+import io.grpc.Status;
+import java.io.InputStream;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Turns a request that cannot be parsed (malformed protobuf, a string field that is not UTF-8) into INVALID_ARGUMENT
+ * naming the problem, with at most one log line per second, instead of gRPC's UNKNOWN "Application error processing
+ * RPC" and a stack trace per request.
+ *
+ * <p>How: each method's request marshaller is wrapped; when parsing fails it returns the message type's default
+ * instance carrying a marker unknown field with the parser's message, and the wrapped handler closes such a call with
+ * INVALID_ARGUMENT before the service sees it. Reflection still sees the service's schema.
+ */
+public final class MalformedRequests {
+  private static final Logger LOG = LoggerFactory.getLogger(MalformedRequests.class);
+  /** The highest field number protobuf allows: no real message uses it. */
+  private static final int MARKER = (1 << 29) - 1;
+  private static final AtomicLong nextLogMillis = new AtomicLong();
+  private static final AtomicLong suppressed = new AtomicLong();
+
+  private MalformedRequests() {}
+
+  /** {@code service} with every protobuf request guarded; other methods unchanged. */
+  public static ServerServiceDefinition guard(ServerServiceDefinition service) {
+    ServiceDescriptor sd = service.getServiceDescriptor();
+    ServiceDescriptor.Builder descriptor = ServiceDescriptor.newBuilder(sd.getName()).setSchemaDescriptor(sd.getSchemaDescriptor());
+    java.util.List<ServerMethodDefinition<?, ?>> methods = new java.util.ArrayList<>();
+    for (ServerMethodDefinition<?, ?> m : service.getMethods()) {
+      ServerMethodDefinition<?, ?> g = guard(m);
+      methods.add(g);
+      descriptor.addMethod(g.getMethodDescriptor());
+    }
+    ServerServiceDefinition.Builder b = ServerServiceDefinition.builder(descriptor.build());
+    for (ServerMethodDefinition<?, ?> m : methods) {
+      b.addMethod(m);
+    }
+    return b.build();
+  }
+
+  private static <Q, R> ServerMethodDefinition<Q, R> guard(ServerMethodDefinition<Q, R> m) {
+    MethodDescriptor<Q, R> md = m.getMethodDescriptor();
+    if (!(md.getRequestMarshaller() instanceof MethodDescriptor.PrototypeMarshaller<Q> proto) || !(proto.getMessagePrototype() instanceof Message prototype)) {
+      return m;
+    }
+    MethodDescriptor<Q, R> guarded = md.toBuilder(new Lenient<>(proto, prototype), md.getResponseMarshaller()).build();
+    ServerCallHandler<Q, R> handler = m.getServerCallHandler();
+    return ServerMethodDefinition.create(guarded, (call, headers) -> intercept(md.getFullMethodName(), call, headers, handler));
+  }
+
+  private static <Q, R> ServerCall.Listener<Q> intercept(String method, ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
+    return new ForwardingServerCallListener.SimpleForwardingServerCallListener<>(next.startCall(call, headers)) {
+      private boolean refused;
+
+      @Override
+      public void onMessage(Q message) {
+        if (message instanceof Message msg && msg.getUnknownFields().hasField(MARKER)) {
+          refused = true;
+          String why = msg.getUnknownFields().getField(MARKER).getLengthDelimitedList().get(0).toStringUtf8();
+          log(method, why);
+          call.close(Status.INVALID_ARGUMENT.withDescription("malformed request: " + why), new Metadata());
+          return;
+        }
+        super.onMessage(message);
+      }
+
+      @Override
+      public void onHalfClose() {
+        if (!refused) {
+          super.onHalfClose();
+        }
+      }
+    };
+  }
+
+  private static void log(String method, String why) {
+    long now = System.currentTimeMillis();
+    long next = nextLogMillis.get();
+    if (now >= next && nextLogMillis.compareAndSet(next, now + 1000)) {
+      long more = suppressed.getAndSet(0);
+      LOG.warn("refused a malformed {} request: {}{}", method, why, more > 0 ? " (and " + more + " more in the last second)" : "");
+    } else {
+      suppressed.incrementAndGet();
+    }
+  }
+
+  /** Parses like the real marshaller; on failure returns the default instance marked with the parser's message. */
+  private record Lenient<Q>(MethodDescriptor.PrototypeMarshaller<Q> real, Message prototype) implements MethodDescriptor.PrototypeMarshaller<Q> {
+    @Override
+    public InputStream stream(Q value) {
+      return real.stream(value);
+    }
+
+    @Override
+    @SuppressWarnings("unchecked")
+    public Q parse(InputStream stream) {
+      try {
+        return real.parse(stream);
+      } catch (RuntimeException e) {
+        Throwable cause = e;
+        while (cause.getCause() != null && !(cause instanceof InvalidProtocolBufferException)) {
+          cause = cause.getCause();
+        }
+        String why = cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage();
+        UnknownFieldSet marker = UnknownFieldSet.newBuilder().addField(MARKER, UnknownFieldSet.Field.newBuilder().addLengthDelimited(com.google.protobuf.ByteString.copyFromUtf8(why)).build()).build();
+        return (Q) prototype.toBuilder().setUnknownFields(marker).build();
+      }
+    }
+
+    @Override
+    public Q getMessagePrototype() {
+      return real.getMessagePrototype();
+    }
+
+    @Override
+    public Class<Q> getMessageClass() {
+      return real.getMessageClass();
+    }
+  }
+}

@@ -1,0 +1,95 @@
+package dev.caravan.cluster;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.caravan.proto.v1.ReleaseRequest;
+import dev.caravan.proto.v1.ReleaseResponse;
+import dev.caravan.proto.v1.ShardGrpc;
+import io.grpc.CallOptions;
+import io.grpc.ManagedChannel;
+import io.grpc.MethodDescriptor;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
+import io.grpc.stub.ClientCalls;
+import io.grpc.stub.StreamObserver;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** Bytes that are not the request's protobuf get INVALID_ARGUMENT naming the problem; good requests pass untouched. */
+class MalformedRequestsTest {
+  private GrpcServer server;
+  private ManagedChannel channel;
+
+  @BeforeEach
+  void start() throws IOException {
+    String name = "malformed-" + UUID.randomUUID();
+    ShardGrpc.ShardImplBase shard = new ShardGrpc.ShardImplBase() {
+      @Override
+      public void release(ReleaseRequest request, StreamObserver<ReleaseResponse> response) {
+        response.onNext(ReleaseResponse.newBuilder().setSessionsReleased(request.getCacheKeysCount()).build());
+        response.onCompleted();
+      }
+    };
+    server = new GrpcServer("test", InProcessServerBuilder.forName(name), List.of(shard), List.of()).start();
+    channel = InProcessChannelBuilder.forName(name).build();
+  }
+
+  @AfterEach
+  void stop() throws InterruptedException {
+    channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    server.stop();
+  }
+
+  /** Release called with raw bytes as its request. */
+  private ReleaseResponse releaseRaw(byte[] bytes) {
+    MethodDescriptor<byte[], ReleaseResponse> raw = ShardGrpc.getReleaseMethod().toBuilder(new MethodDescriptor.Marshaller<byte[]>() {
+      @Override
+      public InputStream stream(byte[] value) {
+        return new ByteArrayInputStream(value);
+      }
+
+      @Override
+      public byte[] parse(InputStream stream) {
+        try {
+          return stream.readAllBytes();
+        } catch (IOException e) {
+          throw new UncheckedIOException(e);
+        }
+      }
+    }, ShardGrpc.getReleaseMethod().getResponseMarshaller()).build();
+    return ClientCalls.blockingUnaryCall(channel, raw, CallOptions.DEFAULT.withDeadlineAfter(10, TimeUnit.SECONDS), bytes);
+  }
+
+  @Test
+  void malformedProtobufIsInvalidArgument() {
+    StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> releaseRaw(new byte[] {0x00, 0x01}));
+    assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), e.getStatus().toString());
+    assertTrue(e.getStatus().getDescription().startsWith("malformed request: "), e.getStatus().getDescription());
+  }
+
+  @Test
+  void aStringThatIsNotUtf8IsInvalidArgument() {
+    // field 1 (cache_keys, a string), 2 bytes: 0xC3 0x28 is not UTF-8
+    StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> releaseRaw(new byte[] {0x0A, 0x02, (byte) 0xC3, 0x28}));
+    assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), e.getStatus().toString());
+    assertTrue(e.getStatus().getDescription().contains("UTF-8"), e.getStatus().getDescription());
+  }
+
+  @Test
+  void goodRequestsPassUntouched() {
+    assertEquals(2, releaseRaw(ReleaseRequest.newBuilder().addCacheKeys("a").addCacheKeys("b").build().toByteArray()).getSessionsReleased());
+    assertEquals(1, ShardGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS).release(ReleaseRequest.newBuilder().addCacheKeys("x").build()).getSessionsReleased());
+  }
+}
