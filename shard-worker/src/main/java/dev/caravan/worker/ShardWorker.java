@@ -218,11 +218,8 @@ public final class ShardWorker implements AutoCloseable {
   public void close() {
     timers.shutdownNow();
     if (hz != null) {
-      try {
-        hz.<String, String>getMap(ClusterNames.WORKER_STATE).delete(uuid);
-      } catch (RuntimeException ignored) {
-        // the cluster may be gone already
-      }
+      // the "draining" mark stays until the member is gone (the coordinator removes it then): deleting it here, while
+      // still a member, would make this worker plannable again for a moment
       hz.shutdown();
     }
     loader.shutdownNow();
