@@ -19,6 +19,8 @@ public final class ClusterNames {
   public static final String ATTR_MODEL_FINGERPRINT = "caravan.model-fingerprint";
   public static final String ATTR_MEMORY = "caravan.free-memory";
   public static final String ATTR_CORES = "caravan.cores";
+  /** A worker's KV-cache budget in bytes (0: no limit). */
+  public static final String ATTR_KV_BUDGET = "caravan.kv-budget";
   public static final String ATTR_SECONDS_PER_LAYER = "caravan.seconds-per-layer";
 
   public static final String ROLE_COORDINATOR = "coordinator";

@@ -215,10 +215,39 @@ public final class Coordinator implements AutoCloseable {
   }
 
   /** The engine core as the plan owner's listener: plan changes go to its mailbox. */
-  private record CorePlanListener(EngineCore core) implements PlanListener {
+  private final class CorePlanListener implements PlanListener {
+    private final EngineCore core;
+
+    CorePlanListener(EngineCore core) {
+      this.core = core;
+    }
+
     @Override
     public void servingPlanChanged(Plan plan, String unavailableReason) {
-      core.setServingPlan(plan == null ? -1 : plan.epoch(), plan == null ? 0 : plan.stages().size(), unavailableReason);
+      core.setServingPlan(plan == null ? -1 : plan.epoch(), plan == null ? 0 : plan.stages().size(), plan == null ? Integer.MAX_VALUE : kvBlocks(plan), unavailableReason);
+    }
+
+    /**
+     * The plan's KV budget in blocks per stage: the smallest over its workers of their {@code --kv-budget} divided by
+     * what a block of their layers takes (F32 keys and values).
+     */
+    private int kvBlocks(Plan plan) {
+      long blocks = Integer.MAX_VALUE;
+      int kvDim = modelConfig.kvHeads() * modelConfig.headDim();
+      for (StageAssignment s : plan.stages()) {
+        long budget = 0;
+        for (Member m : hz.getCluster().getMembers()) {
+          if (m.getUuid().toString().equals(s.workerUuid())) {
+            String b = m.getAttribute(ClusterNames.ATTR_KV_BUDGET);
+            budget = b == null ? 0 : Long.parseLong(b);
+          }
+        }
+        if (budget > 0) {
+          long perBlock = 2L * (s.layerEnd() - s.layerStart()) * Scheduler.KV_BLOCK_TOKENS * kvDim * Float.BYTES;
+          blocks = Math.min(blocks, budget / perBlock);
+        }
+      }
+      return (int) blocks;
     }
 
     @Override

@@ -82,6 +82,11 @@ public final class ShardNode implements AutoCloseable {
   }
 
   /** Where other nodes reach this one. */
+  /** The most KV-cache bytes this worker holds over all sessions (0: no limit); beyond it frames fail RESOURCE_EXHAUSTED. */
+  public void setKvBudget(long bytes) {
+    host.setKvBudget(bytes);
+  }
+
   public String address() {
     return address;
   }

@@ -55,6 +55,7 @@ public final class ShardWorker implements AutoCloseable {
       int threads,
       int framesInFlight,
       long memoryLimitBytes,
+      long kvBudgetBytes,
       Duration idleTimeout,
       Duration drainTimeout) {}
 
@@ -89,6 +90,7 @@ public final class ShardWorker implements AutoCloseable {
       fingerprint = ModelIdentity.fingerprint(f);
     }
     node = new ShardNode(config.model(), config.threads(), config.host() + ":" + config.grpcPort(), GrpcServer.netty(config.host(), config.grpcPort()), config.framesInFlight());
+    node.setKvBudget(config.kvBudgetBytes());
     secondsPerLayer = measureSecondsPerLayer();
     String address = node.address();
     metricsServer = MetricsServer.start(config.host(), config.metricsPort(), node.metrics().registry);
@@ -99,6 +101,7 @@ public final class ShardWorker implements AutoCloseable {
     attrs.put(ClusterNames.ATTR_MODEL, modelId);
     attrs.put(ClusterNames.ATTR_MODEL_FINGERPRINT, fingerprint);
     attrs.put(ClusterNames.ATTR_MEMORY, Long.toString(freeMemory()));
+    attrs.put(ClusterNames.ATTR_KV_BUDGET, Long.toString(config.kvBudgetBytes()));
     attrs.put(ClusterNames.ATTR_CORES, Integer.toString(config.threads()));
     attrs.put(ClusterNames.ATTR_SECONDS_PER_LAYER, Double.toString(secondsPerLayer));
     hz = ClusterMember.start(new ClusterMember.Options(config.clusterName(), config.host(), config.hazelcastPort(), true, config.join(), attrs, true));

@@ -77,6 +77,7 @@ final class StageHost implements AutoCloseable {
   private final Parallel parallel;
   private final WorkerMetrics metrics;
   private final Supplier<String> selfAddress;
+  private volatile long kvBudgetBytes;
   private final Map<Long, HostedStage> stages = new ConcurrentHashMap<>();
 
   /** @param selfAddress this worker's gRPC address, named in error frames (known once its server is bound) */
@@ -196,6 +197,7 @@ final class StageHost implements AutoCloseable {
       throw Status.INVALID_ARGUMENT.withDescription("frame " + frame.getBatchId() + " carries " + n + " tokens; a frame holds 1 to " + MAX_FRAME_TOKENS).asRuntimeException();
     }
     Batch batch = new Batch(n);
+    long growthBytes = 0; // KV this frame adds to the caches
     for (SequenceChunk c : frame.getSequencesList()) {
       Session session = stage.sessions.get(c.getCacheKey());
       if (session == null) {
@@ -214,6 +216,8 @@ final class StageHost implements AutoCloseable {
       if (c.getStartPosition() + c.getTokenCount() > cache.capacity()) {
         throw Status.RESOURCE_EXHAUSTED.withDescription("session " + c.getCacheKey() + " would grow to " + (c.getStartPosition() + c.getTokenCount()) + " positions, past the context length " + cache.capacity()).asRuntimeException();
       }
+      int grow = Math.max(0, (c.getStartPosition() + c.getTokenCount() + KvCache.BLOCK_TOKENS - 1) / KvCache.BLOCK_TOKENS - cache.blocks());
+      growthBytes += grow * 2L * cache.layers() * KvCache.BLOCK_TOKENS * cache.kvDim() * Float.BYTES;
       session.lastUsedNanos = now;
       if (compute.isFirst() && c.getTokenIdsCount() != c.getTokenCount()) {
         throw Status.INVALID_ARGUMENT.withDescription("stage 0 needs token ids: session " + c.getCacheKey() + " has " + c.getTokenIdsCount() + " ids for " + c.getTokenCount() + " tokens").asRuntimeException();
@@ -221,6 +225,10 @@ final class StageHost implements AutoCloseable {
       for (int i = 0; i < c.getTokenCount(); i++) {
         batch.add(compute.isFirst() ? c.getTokenIds(i) : 0, c.getStartPosition() + i, cache, c.getLogits() && i == c.getTokenCount() - 1);
       }
+    }
+
+    if (kvBudgetBytes > 0 && growthBytes > 0 && kvBytes() + growthBytes > kvBudgetBytes) {
+      throw Status.RESOURCE_EXHAUSTED.withDescription("worker " + selfAddress.get() + ": its KV budget of " + kvBudgetBytes + " bytes (--kv-budget) is full: " + kvBytes() + " held, frame " + frame.getBatchId() + " needs " + growthBytes + " more").asRuntimeException();
     }
 
     // the previous stage's hidden states
@@ -327,6 +335,22 @@ final class StageHost implements AutoCloseable {
       out.add(b.build());
     }
     return out;
+  }
+
+  /** The most KV-cache bytes this worker holds (0: no limit); a frame that would grow past it fails RESOURCE_EXHAUSTED. */
+  void setKvBudget(long bytes) {
+    this.kvBudgetBytes = bytes;
+  }
+
+  /** KV-cache bytes held, over every stage and session. */
+  long kvBytes() {
+    long bytes = 0;
+    for (HostedStage st : stages.values()) {
+      for (Session sess : st.sessions.values()) {
+        bytes += sess.cache.bytes();
+      }
+    }
+    return bytes;
   }
 
   private void updateGauges() {

@@ -40,6 +40,9 @@ public final class WorkerCommand implements Callable<Integer> {
   @Option(names = "--memory-limit", defaultValue = "0", paramLabel = "BYTES", description = "Memory to offer the plan for weights; 0 offers what is free (default: ${DEFAULT-VALUE}).")
   long memoryLimit;
 
+  @Option(names = "--kv-budget", defaultValue = "0", paramLabel = "BYTES", description = "Most bytes of KV cache this worker holds; the coordinator admits and preempts requests to stay within it. 0: no limit but memory (default: ${DEFAULT-VALUE}).")
+  long kvBudget;
+
   @Option(names = "--idle-timeout", defaultValue = "PT10M", description = "Free a session's KV cache after this long unused, ISO-8601 (default: ${DEFAULT-VALUE}).")
   Duration idleTimeout;
 
@@ -57,12 +60,13 @@ public final class WorkerCommand implements Callable<Integer> {
     new ProcessChecks(spec)
         .modelFile(model)
         .check(threads >= 1 && threads <= 1024, "--threads must be between 1 and 1024")
+        .check(kvBudget >= 0, "--kv-budget must not be negative, not " + kvBudget)
         .check(framesInFlight >= 1 && framesInFlight <= 1024, "--frames-in-flight must be between 1 and 1024, not " + framesInFlight)
         .ports(cluster.grpcPort(), cluster.metricsPort(), cluster.hazelcastPort())
         .positive(idleTimeout, "--idle-timeout")
         .notNegative(drainTimeout, "--drain-timeout")
         .join(join);
-    ShardWorker worker = new ShardWorker(new ShardWorker.Config(model, join, cluster.clusterName(), cluster.host(), cluster.grpcPort(), cluster.hazelcastPort(), cluster.metricsPort(), threads, framesInFlight, memoryLimit, idleTimeout, drainTimeout));
+    ShardWorker worker = new ShardWorker(new ShardWorker.Config(model, join, cluster.clusterName(), cluster.host(), cluster.grpcPort(), cluster.hazelcastPort(), cluster.metricsPort(), threads, framesInFlight, memoryLimit, kvBudget, idleTimeout, drainTimeout));
     Runtime.getRuntime().addShutdownHook(new Thread(worker::drain, "caravan-drain"));
     worker.start();
     worker.awaitTermination();

@@ -17,8 +17,11 @@ public interface BatchExecutor extends AutoCloseable {
    */
   CompletableFuture<float[]> execute(ScheduledBatch batch);
 
-  /** Frees the KV caches of these sequences (cache keys) held under {@code epoch}. Fire and forget. */
-  void release(long epoch, Collection<String> cacheKeys);
+  /**
+   * Frees the KV caches of these sequences (cache keys) held under {@code epoch}. Never blocks; the future completes
+   * once every stage has freed them (or could not be reached), so KV budgets count them as held until then.
+   */
+  CompletableFuture<Void> release(long epoch, Collection<String> cacheKeys);
 
   @Override
   default void close() {}

@@ -96,6 +96,8 @@ public final class EngineCore {
   private final Map<Long, Generation> generations = new HashMap<>();
   private final Set<Long> cancelledEarly = new HashSet<>(); // cancel() overtook its submit(): refuse it on arrival
   private final Set<Long> brokenEpochs = new HashSet<>(); // plans that lost a stage: nothing runs on them again
+  private int kvBlockLimit = Integer.MAX_VALUE; // the serving plan's KV budget, in blocks per stage
+  private int releasingBlocks; // KV blocks whose release the workers have not confirmed yet: still held there
   private final AtomicLong ids = new AtomicLong();
   private boolean accepting = true;
   private String unavailableReason = "no plan yet: waiting for workers";
@@ -133,9 +135,20 @@ public final class EngineCore {
     return h;
   }
 
-  /** The plan serving new requests changed: its epoch and stage count; -1 with a reason when none can serve. */
+  /** The plan serving new requests changed: its epoch and stage count; -1 with a reason when none can serve. No KV limit. */
   public void setServingPlan(long epoch, int stages, String reason) {
+    setServingPlan(epoch, stages, Integer.MAX_VALUE, reason);
+  }
+
+  /**
+   * The plan serving new requests changed: its epoch, stage count and KV budget ({@code kvBlocks}: the KV blocks the
+   * smallest budget among its workers holds; {@code Integer.MAX_VALUE}: none); -1 with a reason when none can serve.
+   */
+  public void setServingPlan(long epoch, int stages, int kvBlocks, String reason) {
     post(() -> {
+      if (epoch >= 0 && !brokenEpochs.contains(epoch)) {
+        kvBlockLimit = kvBlocks;
+      }
       if (epoch >= 0 && brokenEpochs.contains(epoch)) {
         return; // a plan already known to have lost a stage: keep waiting for the next one
       }
@@ -227,15 +240,21 @@ public final class EngineCore {
       }
     }
     moveOffOldPlans();
+    scheduler.setKvBudget(kvBlockLimit, sessions.blocksHeld(scheduler.servingEpoch()) + releasingBlocks);
+    for (SessionRegistry.Release r; scheduler.blockedByKv() && (r = sessions.evictOldestIdle()) != null; ) {
+      release(r.epoch(), r.cacheKey(), r.positions()); // a kept session makes room for a request waiting to run
+      scheduler.setKvBudget(kvBlockLimit, sessions.blocksHeld(scheduler.servingEpoch()) + releasingBlocks);
+    }
     for (Sequence s : scheduler.admit()) {
       sessions.held(s.cacheKey(), s.epoch(), s.computed());
     }
-    end(scheduler.removeFinished());
     for (ScheduledBatch batch; (batch = scheduler.schedule()) != null; ) {
       execute(batch);
     }
+    settleKv();
+    end(scheduler.removeFinished());
     for (SessionRegistry.Release r : sessions.expireIdle(now)) {
-      executor.release(r.epoch(), List.of(r.cacheKey()));
+      release(r.epoch(), r.cacheKey(), r.positions());
     }
     sessions.flush(now, false);
     metrics.requestsRunning.set(scheduler.runningCount());
@@ -351,8 +370,9 @@ public final class EngineCore {
       List<Sequence> idle = scheduler.abandon(batch);
       if (e.kind() == GenerationError.Kind.UNAVAILABLE) {
         markBroken(batch.epoch(), e); // a stage is gone or hung: its sequences move to the next plan (moveOffOldPlans)
-      } else if (e.kind() == GenerationError.Kind.FAILED_PRECONDITION) {
-        // a stage no longer holds a cache it should: recomputing the sequence from position 0 mends it
+      } else if (e.kind() == GenerationError.Kind.FAILED_PRECONDITION || e.kind() == GenerationError.Kind.RESOURCE_EXHAUSTED) {
+        // a stage no longer holds a cache it should, or its KV budget is full for now (caches still being freed):
+        // recomputing the sequence from position 0, later, mends it
         List<Sequence> again = new ArrayList<>();
         for (Sequence s : idle) {
           Generation g = generations.get(s.id());
@@ -452,6 +472,39 @@ public final class EngineCore {
     migrate(planned, "plan_change");
   }
 
+  /** Frees a cache on the workers; its blocks count as held until they confirm. */
+  private void release(long epoch, String cacheKey, int positions) {
+    int blocks = Scheduler.kvBlocks(positions);
+    releasingBlocks += blocks;
+    CompletableFuture<Void> done;
+    try {
+      done = executor.release(epoch, List.of(cacheKey));
+    } catch (RuntimeException e) {
+      done = CompletableFuture.completedFuture(null);
+    }
+    done.whenComplete((v, e) -> post(() -> releasingBlocks -= blocks));
+  }
+
+  /** Requests preempted for KV room are moved like a migration; those too large for the budget fail. */
+  private void settleKv() {
+    for (Scheduler.Preemption p : scheduler.takePreempted()) {
+      if (p.epoch() >= 0 && !brokenEpochs.contains(p.epoch())) {
+        release(p.epoch(), p.sequence().cacheKey(), p.positions());
+      }
+      sessions.gone(p.sequence().cacheKey());
+      metrics.migrations.labelValues("preempted").inc();
+      metrics.recomputedTokens.inc(p.positions());
+    }
+    for (Sequence s : scheduler.takeTooLarge()) {
+      Generation g = generations.get(s.id());
+      if (g != null) {
+        fail(g, GenerationError.of(GenerationError.Kind.RESOURCE_EXHAUSTED, "the request needs " + Scheduler.kvBlocks(s.length()) + " KV blocks of " + Scheduler.KV_BLOCK_TOKENS
+            + " positions on every stage, more than the serving plan's KV budget of " + kvBlockLimit + " blocks (the smallest --kv-budget among its workers)"));
+        end(g); // no longer in the scheduler: end it here
+      }
+    }
+  }
+
   /** Counts a plan loss against the request's limit; false (and the request failed) once it is used up. */
   private boolean failover(Generation g, GenerationError cause) {
     if (g.failovers >= settings.maxFailovers()) {
@@ -469,7 +522,7 @@ public final class EngineCore {
     }
     for (Sequence s : moving) {
       if (s.epoch() >= 0 && !brokenEpochs.contains(s.epoch())) {
-        executor.release(s.epoch(), List.of(s.cacheKey())); // the plan lives on: free what it holds for the sequence
+        release(s.epoch(), s.cacheKey(), s.computed()); // the plan lives on: free what it holds for the sequence
       }
       sessions.gone(s.cacheKey());
       metrics.migrations.labelValues(reason).inc();
@@ -503,7 +556,7 @@ public final class EngineCore {
         sessions.forget(sessionId);
       }
       if (s.epoch() >= 0) {
-        executor.release(s.epoch(), List.of(s.cacheKey()));
+        release(s.epoch(), s.cacheKey(), s.computed());
       }
       sessions.gone(s.cacheKey());
     }

@@ -67,8 +67,9 @@ public final class InProcessExecutor implements BatchExecutor {
   }
 
   @Override
-  public synchronized void release(long epoch, Collection<String> cacheKeys) {
+  public synchronized CompletableFuture<Void> release(long epoch, Collection<String> cacheKeys) {
     cacheKeys.forEach(caches::remove);
+    return CompletableFuture.completedFuture(null);
   }
 
   /** Sequences whose KV caches are held here. */

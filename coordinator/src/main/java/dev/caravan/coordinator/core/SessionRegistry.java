@@ -41,8 +41,8 @@ public final class SessionRegistry {
    */
   public record Turn(String cacheKey, int cachedTokens, long boundEpoch, long staleEpoch) {}
 
-  /** A cache to free on the workers. */
-  public record Release(String cacheKey, long epoch) {}
+  /** A cache to free on the workers, and the positions it holds. */
+  public record Release(String cacheKey, long epoch, int positions) {}
 
   private final Map<String, Kept> sessions = new HashMap<>();
   private final KvPlacementSink sink;
@@ -131,11 +131,39 @@ public final class SessionRegistry {
         String key = sessionKey(e.getKey());
         gone(key);
         if (k.epoch() >= 0) {
-          out.add(new Release(key, k.epoch()));
+          out.add(new Release(key, k.epoch(), k.tokens().length));
         }
       }
     }
     return out;
+  }
+
+  /** KV blocks the idle sessions kept on plan {@code epoch} hold on each stage. */
+  public int blocksHeld(long epoch) {
+    long n = 0;
+    for (Kept k : sessions.values()) {
+      if (!k.busy() && k.epoch() == epoch) {
+        n += dev.caravan.coordinator.scheduler.Scheduler.kvBlocks(k.tokens().length);
+      }
+    }
+    return (int) Math.min(Integer.MAX_VALUE, n);
+  }
+
+  /** Gives up the idle session unused the longest (its cache is to be freed), or null when none is idle. */
+  public Release evictOldestIdle() {
+    Map.Entry<String, Kept> oldest = null;
+    for (Map.Entry<String, Kept> e : sessions.entrySet()) {
+      if (!e.getValue().busy() && e.getValue().epoch() >= 0 && (oldest == null || e.getValue().lastUsedNanos() < oldest.getValue().lastUsedNanos())) {
+        oldest = e;
+      }
+    }
+    if (oldest == null) {
+      return null;
+    }
+    sessions.remove(oldest.getKey());
+    String key = sessionKey(oldest.getKey());
+    gone(key);
+    return new Release(key, oldest.getValue().epoch(), oldest.getValue().tokens().length);
   }
 
   /** Idle sessions kept on plan {@code epoch} are dropped (that plan lost a stage: their caches are gone). */

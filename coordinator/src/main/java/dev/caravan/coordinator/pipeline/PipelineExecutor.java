@@ -117,15 +117,13 @@ public final class PipelineExecutor implements BatchExecutor, PipelineControl {
   }
 
   @Override
-  public void release(long epoch, Collection<String> cacheKeys) {
+  public CompletableFuture<Void> release(long epoch, Collection<String> cacheKeys) {
     Plan plan = plans.plan(epoch);
     if (plan == null || cacheKeys.isEmpty()) {
-      return;
+      return CompletableFuture.completedFuture(null);
     }
     ReleaseRequest req = ReleaseRequest.newBuilder().addAllCacheKeys(cacheKeys).setPlanEpoch(epoch).build();
-    for (StageAssignment s : plan.stages()) {
-      sendRelease(s.grpcAddress(), req);
-    }
+    return CompletableFuture.allOf(plan.stages().stream().map(s -> sendRelease(s.grpcAddress(), req)).toArray(CompletableFuture[]::new));
   }
 
   /** Drops plans below {@code epoch} on their workers (stages and caches) and closes their streams. */
@@ -150,7 +148,9 @@ public final class PipelineExecutor implements BatchExecutor, PipelineControl {
     }
   }
 
-  private void sendRelease(String address, ReleaseRequest req) {
+  /** One Release call; completes when the worker answered, or failed to (a worker gone holds no cache). */
+  private CompletableFuture<Void> sendRelease(String address, ReleaseRequest req) {
+    CompletableFuture<Void> done = new CompletableFuture<>();
     ShardGrpc.newStub(channels.computeIfAbsent(address, Channels::forAddress)).withDeadlineAfter(5, TimeUnit.SECONDS).release(req, new StreamObserver<>() {
       @Override
       public void onNext(ReleaseResponse r) {}
@@ -158,11 +158,15 @@ public final class PipelineExecutor implements BatchExecutor, PipelineControl {
       @Override
       public void onError(Throwable t) {
         LOG.debug("release on {} failed: {}", address, Status.fromThrowable(t));
+        done.complete(null);
       }
 
       @Override
-      public void onCompleted() {}
+      public void onCompleted() {
+        done.complete(null);
+      }
     });
+    return done;
   }
 
   /** Frames waiting for credit or unacknowledged on the stream to stage 0 of {@code epoch} (for tests). */

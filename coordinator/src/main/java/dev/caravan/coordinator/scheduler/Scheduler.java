@@ -24,6 +24,10 @@ public final class Scheduler {
   private long epoch = -1;
   private long nextBatchId = 1;
   private int inFlight;
+  private int kvBlockLimit = Integer.MAX_VALUE; // KV blocks every stage of the serving plan can hold per sequence set
+  private int kvBlocksElsewhere; // blocks held outside running sequences (kept sessions)
+  private final List<Sequence> tooLarge = new ArrayList<>();
+  private final List<Preemption> preempted = new ArrayList<>();
 
   public Scheduler(SchedulerConfig config, LongSupplier clock) {
     this.config = config;
@@ -46,6 +50,63 @@ public final class Scheduler {
 
   public long servingEpoch() {
     return epoch;
+  }
+
+  /** Positions per KV block: the unit workers allocate caches in. */
+  public static final int KV_BLOCK_TOKENS = dev.caravan.engine.model.KvCache.BLOCK_TOKENS;
+
+  /** KV blocks a sequence of {@code positions} positions holds on each stage. */
+  public static int kvBlocks(int positions) {
+    return (positions + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS;
+  }
+
+  /**
+   * The serving plan's KV budget, in blocks per stage (the smallest over its workers; {@code Integer.MAX_VALUE}: no
+   * limit), and the blocks already held outside the running sequences (idle sessions kept between turns).
+   *
+   * <p>Each running sequence is charged for every token it knows, so the blocks it holds after its next step: admission
+   * waits for room, and when decoding grows past the budget the most recently arrived idle sequence is preempted
+   * (restarted from the queue later, recomputed, its output unchanged) instead of any request failing.
+   */
+  public void setKvBudget(int blockLimit, int blocksElsewhere) {
+    this.kvBlockLimit = blockLimit;
+    this.kvBlocksElsewhere = blocksElsewhere;
+  }
+
+  public int kvBlockLimit() {
+    return kvBlockLimit;
+  }
+
+  /** Blocks charged now: every running sequence's known tokens, plus those held elsewhere. */
+  public int kvBlocksUsed() {
+    long used = kvBlocksElsewhere;
+    for (Sequence s : running) {
+      used += kvBlocks(s.length());
+    }
+    return (int) Math.min(Integer.MAX_VALUE, used);
+  }
+
+  /** Whether the head of the queue waits for KV room (not for a running slot). */
+  public boolean blockedByKv() {
+    Sequence head = waiting.stream().filter(s -> !s.finished()).findFirst().orElse(null);
+    return head != null && epoch >= 0 && running.size() < config.maxRunning() && kvBlocksUsed() + kvBlocks(head.length()) > kvBlockLimit;
+  }
+
+  /** Sequences that could never fit the KV budget, even alone; taken once (the caller fails them). */
+  public List<Sequence> takeTooLarge() {
+    List<Sequence> out = List.copyOf(tooLarge);
+    tooLarge.clear();
+    return out;
+  }
+
+  /** A sequence sent back to the queue for KV room: the plan whose workers held {@code positions} of it. */
+  public record Preemption(Sequence sequence, long epoch, int positions) {}
+
+  /** Sequences preempted for KV room since the last call (they are queued again, restarted). */
+  public List<Preemption> takePreempted() {
+    List<Preemption> out = List.copyOf(preempted);
+    preempted.clear();
+    return out;
   }
 
   /** Queues a sequence; false when the queue is full (the caller refuses the request). Free running slots count as room. */
@@ -86,6 +147,15 @@ public final class Scheduler {
       if (s.finished()) {
         continue;
       }
+      int need = kvBlocks(s.length());
+      if (need > kvBlockLimit) {
+        it.remove();
+        tooLarge.add(s); // would not fit even alone
+        continue;
+      }
+      if (kvBlocksUsed() + need > kvBlockLimit) {
+        break; // first come, first served: later arrivals wait behind it
+      }
       it.remove();
       s.bind(s.epoch() >= 0 ? s.epoch() : epoch);
       running.add(s);
@@ -99,6 +169,7 @@ public final class Scheduler {
     if (inFlight >= config.maxInFlight()) {
       return null;
     }
+    preemptForKv();
     // the epoch of the idle sequence scheduled least recently (then the earliest arrival): a batch never mixes plans,
     // and sequences of an old plan and a new one take turns
     Sequence oldest = null;
@@ -214,6 +285,32 @@ public final class Scheduler {
       c.sequence().finish(Sequence.Finish.FAILED);
     }
     return removeFinished();
+  }
+
+  /**
+   * While the running sequences' known tokens exceed the KV budget, the most recently arrived idle one goes back to the
+   * queue (restarted: it is recomputed when there is room). A sequence too large for the budget alone is given up.
+   */
+  private void preemptForKv() {
+    while (kvBlocksUsed() > kvBlockLimit) {
+      Sequence victim = null;
+      for (Sequence s : running) {
+        if (!s.inFlight() && !s.finished() && (victim == null || s.arrivalNanos() > victim.arrivalNanos() || s.arrivalNanos() == victim.arrivalNanos() && s.id() > victim.id())) {
+          victim = s;
+        }
+      }
+      if (victim == null) {
+        return; // the rest is in flight: nothing is scheduled until some of it returns
+      }
+      running.remove(victim);
+      if (kvBlocks(victim.length()) > kvBlockLimit) {
+        tooLarge.add(victim); // it outgrew the budget on its own
+        return;
+      }
+      preempted.add(new Preemption(victim, victim.epoch(), victim.computed()));
+      victim.restart();
+      waiting.addFirst(victim);
+    }
   }
 
   /** Removes finished sequences that are not in flight (cancelled, stopped by a stop string, failed). */

@@ -356,6 +356,84 @@ class EngineCoreTest {
   }
 
   @Test
+  void aKvBudgetPreemptsTheLatestArrivalAndItsTokensStillCome() {
+    core(new SchedulerConfig(4, 4, 256, 1), 1);
+    core.setServingPlan(1, 1, 2, null); // two KV blocks of 64 positions per stage
+    int[] prompt = new int[60];
+    java.util.Arrays.fill(prompt, 5);
+    Collector first = new Collector();
+    Collector second = new Collector();
+    core.submit(greedy(10, null, prompt), first);
+    clock.addAndGet(1);
+    core.submit(greedy(8, null, prompt), second);
+    core.step();
+    assertEquals(1, executor.inFlight.size(), "both fit (one block each) and run together");
+    assertEquals(2, executor.inFlight.get(0).batch().chunks().size());
+    executor.answer(A, A);
+    for (int i = 0; i < 4; i++) { // lengths 61 .. 64: still one block each
+      core.step();
+      ScheduledBatch b = executor.inFlight.get(0).batch();
+      int[] answers = new int[b.logitsRows()];
+      java.util.Arrays.fill(answers, A);
+      executor.answer(answers);
+    }
+    core.step(); // the first sequence reaches 65 positions: three blocks wanted, two held
+    ScheduledBatch b = executor.inFlight.get(0).batch();
+    assertEquals(1, b.chunks().size(), "the later arrival was preempted: " + b.chunks());
+    assertEquals(5, first.ids.size());
+    assertFalse(second.ended());
+    assertEquals(1, metrics.migrations.labelValues("preempted").get());
+    while (!first.ended() || !second.ended()) {
+      if (!executor.inFlight.isEmpty()) {
+        ScheduledBatch next = executor.inFlight.get(0).batch();
+        int[] answers = new int[next.logitsRows()];
+        java.util.Arrays.fill(answers, B);
+        executor.answer(answers);
+      }
+      core.step();
+    }
+    assertNull(first.error);
+    assertNull(second.error, "preempted, not dropped");
+    assertEquals(10, first.usage.completionTokens());
+    assertEquals(8, second.usage.completionTokens());
+    assertTrue(second.usage.migrations() >= 1, second.usage.toString());
+    assertEquals(A, second.ids.get(0), "what it had generated before the preemption is kept");
+  }
+
+  @Test
+  void aRequestTooLargeForTheKvBudgetFailsNamingIt() {
+    core();
+    core.setServingPlan(1, 1, 1, null); // one block: 64 positions
+    int[] prompt = new int[70];
+    java.util.Arrays.fill(prompt, 5);
+    Collector c = new Collector();
+    core.submit(greedy(4, null, prompt), c);
+    core.step();
+    assertEquals(GenerationError.Kind.RESOURCE_EXHAUSTED, c.error.kind());
+    assertTrue(c.error.message().contains("needs 2 KV blocks of 64 positions") && c.error.message().contains("--kv-budget"), c.error.message());
+    assertTrue(executor.executed.isEmpty());
+  }
+
+  @Test
+  void idleSessionsMakeRoomForAWaitingRequest() {
+    core();
+    core.setServingPlan(1, 1, 1, null);
+    Collector kept = new Collector();
+    core.submit(greedy(1, "old-chat", 1, 50), kept);
+    core.step();
+    executor.answer(A);
+    core.step();
+    assertTrue(kept.ended());
+    Collector next = new Collector();
+    core.submit(greedy(1, null, 1, 60), next);
+    core.step();
+    assertTrue(executor.released.contains(new FakeExecutor.Release(1, List.of("s:old-chat"))), "the idle session is evicted: " + executor.released);
+    assertTrue(executor.inFlight.isEmpty(), "its block counts as held until the workers confirm the release");
+    core.step();
+    assertEquals(1, executor.inFlight.size(), "then the block goes to the waiting request");
+  }
+
+  @Test
   void placementIsPublishedInBatchesAndExactAtTheEnd() {
     core();
     Collector c = new Collector();

@@ -30,8 +30,9 @@ final class FakeExecutor implements BatchExecutor {
   }
 
   @Override
-  public void release(long epoch, Collection<String> cacheKeys) {
+  public CompletableFuture<Void> release(long epoch, Collection<String> cacheKeys) {
     released.add(new Release(epoch, List.copyOf(cacheKeys)));
+    return CompletableFuture.completedFuture(null);
   }
 
   /** Answers the oldest batch in flight: each logits row peaks at the next of {@code tokens}. */

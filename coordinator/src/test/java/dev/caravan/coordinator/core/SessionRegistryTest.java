@@ -43,7 +43,7 @@ class SessionRegistryTest {
     sessions.begin("busy", new int[] {1}, 5, 0);
     assertEquals(List.of(), sessions.expireIdle(59_900 * MS), "not idle for a minute yet");
     assertEquals(List.of(), sessions.expireIdle(60_500 * MS), "idle long enough, but swept at most once a second");
-    assertEquals(List.of(new SessionRegistry.Release("s:idle", 5)), sessions.expireIdle(61_000 * MS));
+    assertEquals(List.of(new SessionRegistry.Release("s:idle", 5, 2)), sessions.expireIdle(61_000 * MS));
     assertEquals(1, sessions.size(), "the busy one stays");
   }
 
