@@ -241,7 +241,7 @@ public final class EngineCore {
     }
     moveOffOldPlans();
     scheduler.setKvBudget(kvBlockLimit, sessions.blocksHeld(scheduler.servingEpoch()) + releasingBlocks);
-    for (SessionRegistry.Release r; scheduler.blockedByKv() && (r = sessions.evictOldestIdle()) != null; ) {
+    for (SessionRegistry.Release r; scheduler.blockedByKv() && (r = sessions.evictOldestIdle(scheduler.servingEpoch())) != null; ) {
       release(r.epoch(), r.cacheKey(), r.positions()); // a kept session makes room for a request waiting to run
       scheduler.setKvBudget(kvBlockLimit, sessions.blocksHeld(scheduler.servingEpoch()) + releasingBlocks);
     }

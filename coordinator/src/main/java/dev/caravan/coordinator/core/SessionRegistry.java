@@ -149,11 +149,11 @@ public final class SessionRegistry {
     return (int) Math.min(Integer.MAX_VALUE, n);
   }
 
-  /** Gives up the idle session unused the longest (its cache is to be freed), or null when none is idle. */
-  public Release evictOldestIdle() {
+  /** Gives up the idle session on plan {@code epoch} unused the longest (its cache is to be freed), or null when none. */
+  public Release evictOldestIdle(long epoch) {
     Map.Entry<String, Kept> oldest = null;
     for (Map.Entry<String, Kept> e : sessions.entrySet()) {
-      if (!e.getValue().busy() && e.getValue().epoch() >= 0 && (oldest == null || e.getValue().lastUsedNanos() < oldest.getValue().lastUsedNanos())) {
+      if (!e.getValue().busy() && e.getValue().epoch() == epoch && (oldest == null || e.getValue().lastUsedNanos() < oldest.getValue().lastUsedNanos())) {
         oldest = e;
       }
     }
