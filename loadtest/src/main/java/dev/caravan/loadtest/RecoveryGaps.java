@@ -5,10 +5,13 @@ import java.util.List;
 
 /**
  * How long streams stalled across faults. For every injected fault that disrupts (kill, stop, start, scale) at time F
- * and every stream alive across it (sent before F, ended after F), the gap runs from the last token the client saw at or
- * before F (its send time when none had arrived yet) to its first token after F. A stream that got no token after F
- * (it failed, or had already sent its last token) has no gap; a stream across two faults has one gap for each.
- * Percentiles are NumPy's ({@link Stats}), in milliseconds.
+ * and every stream alive across it (sent before F, ended after F), the gap is the stream's longest silence from the
+ * last token the client saw at or before F (its send time when none had arrived yet) on: the time between two of its
+ * consecutive tokens from there. Tokens already on their way when the fault struck arrive just after F, so the time to
+ * the first token after F alone would miss the stall; the longest silence after F is the stall (for a stream the fault
+ * did not touch, its slowest inter-token latency). A stream that got no token after F (it failed, or had already
+ * received its last token) has no gap; a stream across two faults has one gap for each. Percentiles are NumPy's
+ * ({@link Stats}), in milliseconds.
  *
  * @param streamsAcross (stream, fault) pairs where the stream was alive across the fault
  * @param gapsSeconds the gaps measured, in seconds, in request order
@@ -41,18 +44,16 @@ record RecoveryGaps(int streamsAcross, double[] gapsSeconds, double median, doub
         if (chunks == null) {
           continue;
         }
-        double before = r.sendSeconds();
-        double after = Double.NaN;
+        double last = r.sendSeconds();
+        double longest = Double.NaN;
         for (double c : chunks) {
-          if (c <= t) {
-            before = Math.max(before, c);
-          } else {
-            after = c;
-            break;
+          if (c > t) {
+            longest = Double.isNaN(longest) ? c - last : Math.max(longest, c - last);
           }
+          last = Math.max(last, c);
         }
-        if (!Double.isNaN(after)) {
-          gaps.add(after - before);
+        if (!Double.isNaN(longest)) {
+          gaps.add(longest);
         }
       }
     }

@@ -41,7 +41,7 @@ class RecoveryGapsTest {
   }
 
   @Test
-  void gapRunsFromTheLastTokenBeforeTheFaultToTheFirstAfterIt() {
+  void gapIsTheLongestSilenceFromTheLastTokenBeforeTheFaultOn() {
     RecoveryGaps g = RecoveryGaps.of(streams(), List.of(fault("kill", 1.0)));
     assertEquals(4, g.streamsAcross(), "A, B, D and E were in flight at 1.0 s");
     assertEquals(3, g.count(), "D never got a token after the kill");
@@ -62,6 +62,14 @@ class RecoveryGapsTest {
     assertEquals(800, g.median(), EPS);
     assertEquals(1000, g.p90(), EPS);
     assertEquals(1000, g.max(), EPS);
+  }
+
+  @Test
+  void tokensAlreadyOnTheirWayDoNotHideTheStall() {
+    // a token computed before the kill at 1.0 s arrives at 1.01; the stream then stalls until 2.5
+    RecoveryGaps g = RecoveryGaps.of(List.of(stream(0, 0.0, 2.6, 0.5, 0.9, 1.01, 2.5, 2.55)), List.of(fault("kill", 1.0)));
+    assertArrayEquals(new double[] {1.49}, g.gapsSeconds(), EPS);
+    assertEquals(1490, g.max(), EPS);
   }
 
   @Test
