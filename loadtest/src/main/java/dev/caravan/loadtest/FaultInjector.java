@@ -12,8 +12,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * Injects a run's {@code --fault}s at their times, each on a virtual thread of its own, so a slow scale does not delay
- * a kill due after it. Times count from the run's time zero, given to {@link #start}. {@link #finish} ends it: faults
+ * Injects a run's {@code --fault}s at their times, each on a (daemon, platform) thread of its own, so a slow scale does
+ * not delay a kill due after it, and a busy virtual-thread scheduler does not delay a fault. Times count from the run's time zero, given to {@link #start}. {@link #finish} ends it: faults
  * not yet due are recorded as not reached, those in progress are waited for, and every worker still stopped is
  * continued (also on Ctrl-C, by a shutdown hook), so a run never leaves a stopped process behind.
  */
@@ -57,7 +57,7 @@ final class FaultInjector {
     for (FaultSpec spec : specs) {
       AtomicInteger state = new AtomicInteger(WAITING);
       states.add(state);
-      threads.add(Thread.ofVirtual().name("fault " + spec).start(() -> run(spec, state)));
+      threads.add(Thread.ofPlatform().daemon().name("fault " + spec).start(() -> run(spec, state)));
     }
   }
 
