@@ -21,6 +21,10 @@ final class ConsoleReport {
     sb.append(center(" Serving Benchmark Result ", '=')).append('\n');
     row(sb, "Successful requests:", Integer.toString(m.completed()));
     row(sb, "Failed requests:", Integer.toString(m.failed()));
+    if (report.showsRecovery()) {
+      row(sb, "Migrated requests:", Integer.toString(m.migratedRequests()));
+      row(sb, "Recomputed tokens:", Long.toString(m.recomputedTokens()));
+    }
     if (t.closedLoop()) {
       row(sb, "Maximum request concurrency:", Integer.toString(t.concurrency()));
     } else {
@@ -44,6 +48,8 @@ final class ConsoleReport {
     latency(sb, "Time per Output Token (excl. 1st token)", "TPOT", m.tpot());
     latency(sb, "Inter-token Latency", "ITL", m.itl());
     latency(sb, "End-to-end Latency", "E2EL", m.e2el());
+    faults(sb, report);
+    verification(sb, report.verification());
     if (!m.errorsByStatus().isEmpty()) {
       sb.append(center("Errors by Status", '-')).append('\n');
       for (Map.Entry<String, Long> e : m.errorsByStatus().entrySet()) {
@@ -52,6 +58,51 @@ final class ConsoleReport {
     }
     sb.append("=".repeat(WIDTH)).append('\n');
     return sb.toString();
+  }
+
+  /** Most mismatches listed on the console (the JSON has them all). */
+  static final int MISMATCHES_SHOWN = 20;
+
+  private static void faults(StringBuilder sb, Report report) {
+    List<FaultEvent> faults = report.outcome().faults();
+    if (faults.isEmpty()) {
+      return;
+    }
+    RecoveryGaps g = report.metrics().recovery();
+    sb.append(center("Faults", '-')).append('\n');
+    long injected = faults.stream().filter(FaultEvent::ok).count();
+    row(sb, "Faults injected:", Long.toString(injected));
+    if (injected < faults.size()) {
+      row(sb, "Faults not injected:", Long.toString(faults.size() - injected));
+    }
+    for (FaultEvent e : faults) {
+      if (e.ok()) {
+        row(sb, e.describe() + " at (s):", fixed(e.seconds()));
+      } else {
+        row(sb, e.fault() + ":", "not injected: " + e.detail());
+      }
+    }
+    row(sb, "Streams alive across a fault:", Integer.toString(g.streamsAcross()));
+    sb.append(center("Recovery Gap", '-')).append('\n');
+    row(sb, "Gaps measured:", Integer.toString(g.count()));
+    row(sb, "Median recovery gap (ms):", fixed(g.median()));
+    row(sb, "P90 recovery gap (ms):", fixed(g.p90()));
+    row(sb, "Max recovery gap (ms):", fixed(g.max()));
+  }
+
+  private static void verification(StringBuilder sb, Verification v) {
+    if (v == null) {
+      return;
+    }
+    sb.append(center("Verification", '-')).append('\n');
+    row(sb, "Verified streams:", v.verified() + "/" + v.streams());
+    List<Verification.Mismatch> ms = v.mismatches();
+    for (int i = 0; i < Math.min(ms.size(), MISMATCHES_SHOWN); i++) {
+      sb.append("  ").append(ms.get(i).describe()).append('\n');
+    }
+    if (ms.size() > MISMATCHES_SHOWN) {
+      sb.append("  ... and ").append(ms.size() - MISMATCHES_SHOWN).append(" more (all of them are in --output-json)\n");
+    }
   }
 
   private static void latency(StringBuilder sb, String header, String name, Metrics.Latency l) {

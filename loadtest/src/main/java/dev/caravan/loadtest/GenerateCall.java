@@ -6,6 +6,8 @@ import dev.caravan.proto.v1.InferenceGrpc;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -23,9 +25,19 @@ final class GenerateCall implements StreamObserver<GenerateResponse> {
   private final LiveCounters live;
   private final TokenTimer timer;
   private final CompletableFuture<RequestResult> result = new CompletableFuture<>();
+  private final boolean record;
+  private int[] tokenIds;
+  private int tokenCount;
+  private double[] chunkSeconds;
+  private int chunkCount;
   private Completion completion;
 
-  private GenerateCall(long index, Workload.RequestSpec spec, long runStartNanos, long startNanos, long sendNanos, LiveCounters live) {
+  private GenerateCall(long index, Workload.RequestSpec spec, long runStartNanos, long startNanos, long sendNanos, LiveCounters live, boolean record) {
+    this.record = record;
+    if (record) {
+      tokenIds = new int[Math.max(1, spec.outputTokens())];
+      chunkSeconds = new double[Math.max(1, spec.outputTokens())];
+    }
     this.index = index;
     this.spec = spec;
     this.runStartNanos = runStartNanos;
@@ -41,9 +53,11 @@ final class GenerateCall implements StreamObserver<GenerateResponse> {
    *
    * @param runStartNanos the run's time zero ({@link System#nanoTime()} scale)
    * @param timeout the call's deadline, from now
+   * @param record whether to keep the stream's token ids and chunk arrival times
    */
-  static CompletableFuture<RequestResult> startNow(InferenceGrpc.InferenceStub stub, long index, Workload.RequestSpec spec, long runStartNanos, long startNanos, Duration timeout, LiveCounters live) {
-    return send(stub, new GenerateCall(index, spec, runStartNanos, startNanos, startNanos, live), spec, timeout, live);
+  static CompletableFuture<RequestResult> startNow(InferenceGrpc.InferenceStub stub, long index, Workload.RequestSpec spec, long runStartNanos, long startNanos, Duration timeout, LiveCounters live,
+      boolean record) {
+    return send(stub, new GenerateCall(index, spec, runStartNanos, startNanos, startNanos, live, record), spec, timeout, live);
   }
 
   /**
@@ -53,9 +67,11 @@ final class GenerateCall implements StreamObserver<GenerateResponse> {
    * @param runStartNanos the run's time zero ({@link System#nanoTime()} scale)
    * @param scheduledNanos when the request was due
    * @param timeout the call's deadline, from now
+   * @param record whether to keep the stream's token ids and chunk arrival times
    */
-  static CompletableFuture<RequestResult> start(InferenceGrpc.InferenceStub stub, long index, Workload.RequestSpec spec, long runStartNanos, long scheduledNanos, Duration timeout, LiveCounters live) {
-    return send(stub, new GenerateCall(index, spec, runStartNanos, scheduledNanos, System.nanoTime(), live), spec, timeout, live);
+  static CompletableFuture<RequestResult> start(InferenceGrpc.InferenceStub stub, long index, Workload.RequestSpec spec, long runStartNanos, long scheduledNanos, Duration timeout, LiveCounters live,
+      boolean record) {
+    return send(stub, new GenerateCall(index, spec, runStartNanos, scheduledNanos, System.nanoTime(), live, record), spec, timeout, live);
   }
 
   private static CompletableFuture<RequestResult> send(InferenceGrpc.InferenceStub stub, GenerateCall call, Workload.RequestSpec spec, Duration timeout, LiveCounters live) {
@@ -75,6 +91,9 @@ final class GenerateCall implements StreamObserver<GenerateResponse> {
       int n = response.getDelta().getTokenIdsCount();
       timer.chunk(now, n);
       live.tokens(n);
+      if (record && n > 0) {
+        keep(now, response.getDelta().getTokenIdsList());
+      }
     } else if (response.hasDone()) {
       completion = response.getDone();
       finish(now, null);
@@ -93,6 +112,19 @@ final class GenerateCall implements StreamObserver<GenerateResponse> {
     }
   }
 
+  private void keep(long now, List<Integer> ids) {
+    if (tokenCount + ids.size() > tokenIds.length) {
+      tokenIds = Arrays.copyOf(tokenIds, Math.max(tokenIds.length * 2, tokenCount + ids.size()));
+    }
+    for (int id : ids) {
+      tokenIds[tokenCount++] = id;
+    }
+    if (chunkCount == chunkSeconds.length) {
+      chunkSeconds = Arrays.copyOf(chunkSeconds, chunkSeconds.length * 2);
+    }
+    chunkSeconds[chunkCount++] = (now - runStartNanos) / 1e9;
+  }
+
   private void finish(long now, Status error) {
     if (result.isDone()) {
       return;
@@ -100,14 +132,17 @@ final class GenerateCall implements StreamObserver<GenerateResponse> {
     double start = (startNanos - runStartNanos) / 1e9;
     double queue = (sendNanos - startNanos) / 1e9;
     double latency = (now - startNanos) / 1e9;
+    int[] ids = record ? Arrays.copyOf(tokenIds, tokenCount) : null;
+    double[] chunks = record ? Arrays.copyOf(chunkSeconds, chunkCount) : null;
     RequestResult r;
     if (error != null) {
-      r = RequestResult.failure(index, start, queue, latency, spec.inputTokens(), error);
+      r = RequestResult.failure(index, start, queue, latency, spec.inputTokens(), error, ids, chunks);
     } else {
       var usage = completion.getUsage();
       int input = usage.getPromptTokens() > 0 ? usage.getPromptTokens() : Math.max(0, spec.inputTokens());
       int output = usage.getCompletionTokens() > 0 ? usage.getCompletionTokens() : timer.tokens();
-      r = new RequestResult(index, start, queue, timer.ttftSeconds(now), latency, timer.itlSeconds(), input, output, Status.Code.OK, "");
+      r = new RequestResult(index, start, queue, timer.ttftSeconds(now), latency, timer.itlSeconds(), input, output, Status.Code.OK, "", usage.getMigrations(), usage.getRecomputedTokens(),
+          ids, chunks);
     }
     live.finished(r.success());
     result.complete(r);

@@ -116,6 +116,7 @@ final class HtmlReport {
       }
       sb.append("</table>\n");
     }
+    faults(sb, r);
     sb.append("<h2>Over time</h2>\n<div class=\"grid\">\n");
     Timeline timeline = Timeline.of(r.outcome());
     List<Timeline.Second> secs = timeline.seconds();
@@ -146,6 +147,48 @@ final class HtmlReport {
     distribution(sb, "End-to-end latency", e2el);
     sb.append("</div>\n");
     return sb.toString();
+  }
+
+  /** Faults, migrations, recovery gaps and the verification, when the run had any of them. */
+  private static void faults(StringBuilder sb, Report r) {
+    Metrics m = r.metrics();
+    if (r.showsRecovery()) {
+      sb.append("<h2>Faults and recovery</h2>\n");
+      List<FaultEvent> faults = r.outcome().faults();
+      if (!faults.isEmpty()) {
+        sb.append("<table>\n<tr><th>Fault</th><th>Action</th><th>Planned (s)</th><th>Injected (s)</th><th>Result</th></tr>\n");
+        for (FaultEvent e : faults) {
+          sb.append("<tr><td>").append(Html.escape(e.fault())).append("</td><td>").append(Html.escape(e.describe())).append("</td><td>").append(fixed(e.plannedSeconds()))
+              .append("</td><td>").append(e.ok() ? fixed(e.seconds()) : "<span class=\"bad\">not injected</span>").append("</td><td>").append(Html.escape(e.detail()))
+              .append("</td></tr>\n");
+        }
+        sb.append("</table>\n");
+      }
+      RecoveryGaps g = m.recovery();
+      sb.append("<table>\n");
+      row(sb, "Failed requests", m.failed() == 0 ? "0" : "<span class=\"bad\">" + m.failed() + "</span>");
+      row(sb, "Migrated requests", Integer.toString(m.migratedRequests()));
+      row(sb, "Recomputed tokens", Long.toString(m.recomputedTokens()));
+      row(sb, "Streams alive across a fault", Integer.toString(g.streamsAcross()));
+      row(sb, "Recovery gaps measured", Integer.toString(g.count()));
+      row(sb, "Median recovery gap (ms)", fixed(g.median()));
+      row(sb, "P90 recovery gap (ms)", fixed(g.p90()));
+      row(sb, "Max recovery gap (ms)", fixed(g.max()));
+      sb.append("</table>\n");
+    }
+    Verification v = r.verification();
+    if (v != null) {
+      sb.append("<h3>Verification against a fault-free greedy run</h3>\n<table>\n");
+      row(sb, "Verified streams", (v.passed() ? "" : "<span class=\"bad\">") + v.verified() + "/" + v.streams() + (v.passed() ? "" : "</span>"));
+      sb.append("</table>\n");
+      if (!v.passed()) {
+        sb.append("<table>\n<tr><th>Request</th><th>Mismatch</th></tr>\n");
+        for (Verification.Mismatch x : v.mismatches()) {
+          sb.append("<tr><td>").append(x.index()).append("</td><td>").append(Html.escape(x.describe())).append("</td></tr>\n");
+        }
+        sb.append("</table>\n");
+      }
+    }
   }
 
   private static void distribution(StringBuilder sb, String name, Distribution d) {

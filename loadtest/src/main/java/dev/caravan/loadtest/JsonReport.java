@@ -15,7 +15,11 @@ import java.util.Map;
  * --save-result --save-detailed}) so tools that read those read this: durations and per-request times in seconds,
  * summary latencies in milliseconds ({@code mean_ttft_ms}, {@code p99_itl_ms}, ...), {@code request_rate} "inf" for a
  * closed loop. Fields of Caravan's own ({@code target}, {@code traffic}, {@code workload}, {@code slo},
- * {@code errors_by_status}, {@code statuses}) come after vLLM's. A sweep writes an array of these, one per point.
+ * {@code errors_by_status}, {@code statuses}) come after vLLM's, then those of faults and recovery:
+ * {@code migrated_requests}, {@code total_recomputed_tokens}, per request {@code migrations} and
+ * {@code recomputed_tokens}, {@code faults} (each with its times in seconds), {@code streams_across_faults},
+ * {@code recovery_gaps} (seconds), {@code {median,p90,max}_recovery_gap_ms}, and {@code verify} (null unless
+ * {@code --verify}). A sweep writes an array of these, one per point.
  */
 final class JsonReport {
   static final ObjectMapper JSON = new ObjectMapper();
@@ -119,7 +123,64 @@ final class JsonReport {
     for (RequestResult r : results) {
       statuses.add(r.status().name());
     }
+    recovery(o, report);
     return o;
+  }
+
+  private static void recovery(ObjectNode o, Report report) {
+    Metrics m = report.metrics();
+    List<RequestResult> results = report.outcome().results();
+    o.put("migrated_requests", m.migratedRequests());
+    o.put("total_recomputed_tokens", m.recomputedTokens());
+    ArrayNode migrations = o.putArray("migrations");
+    ArrayNode recomputed = o.putArray("recomputed_tokens");
+    for (RequestResult r : results) {
+      migrations.add(r.migrations());
+      recomputed.add(r.recomputedTokens());
+    }
+    ArrayNode faults = o.putArray("faults");
+    for (FaultEvent e : report.outcome().faults()) {
+      ObjectNode f = faults.addObject();
+      f.put("fault", e.fault());
+      f.put("action", e.action());
+      f.put("worker", e.worker());
+      f.put("pid", e.pid());
+      f.put("planned_time", e.plannedSeconds());
+      if (Double.isNaN(e.seconds())) {
+        f.putNull("time");
+      } else {
+        f.put("time", e.seconds());
+      }
+      f.put("injected", e.ok());
+      f.put("detail", e.detail());
+    }
+    RecoveryGaps g = m.recovery();
+    o.put("streams_across_faults", g.streamsAcross());
+    ArrayNode gaps = o.putArray("recovery_gaps");
+    for (double v : g.gapsSeconds()) {
+      gaps.add(v);
+    }
+    o.put("median_recovery_gap_ms", g.median());
+    o.put("p90_recovery_gap_ms", g.p90());
+    o.put("max_recovery_gap_ms", g.max());
+    Verification v = report.verification();
+    if (v == null) {
+      o.putNull("verify");
+      return;
+    }
+    ObjectNode verify = o.putObject("verify");
+    verify.put("verified_streams", v.verified());
+    verify.put("streams", v.streams());
+    verify.put("passed", v.passed());
+    ArrayNode mismatches = verify.putArray("mismatches");
+    for (Verification.Mismatch x : v.mismatches()) {
+      ObjectNode one = mismatches.addObject();
+      one.put("index", x.index());
+      one.put("position", x.position());
+      one.put("expected", x.expected());
+      one.put("actual", x.actual());
+      one.put("error", x.error());
+    }
   }
 
   private static void latency(ObjectNode o, String name, Metrics.Latency l) {

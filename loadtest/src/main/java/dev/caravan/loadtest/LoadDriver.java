@@ -17,33 +17,56 @@ import java.util.concurrent.locks.LockSupport;
 /**
  * Runs one load point against the target and collects every request's result. Requests wait on virtual threads; the
  * gRPC calls themselves are asynchronous. A run always ends: it stops starting requests at its count or duration, and
- * every request has a deadline.
+ * every request has a deadline. Faults, when given, are injected on the run's own clock.
  */
 final class LoadDriver {
   private final InferenceGrpc.InferenceStub stub;
   private final Workload workload;
   private final Duration requestTimeout;
+  private final boolean recordStreams;
 
   LoadDriver(InferenceGrpc.InferenceStub stub, Workload workload, Duration requestTimeout) {
+    this(stub, workload, requestTimeout, false);
+  }
+
+  /** @param recordStreams keep every stream's token ids and chunk arrival times (for recovery gaps and --verify) */
+  LoadDriver(InferenceGrpc.InferenceStub stub, Workload workload, Duration requestTimeout, boolean recordStreams) {
     this.stub = stub;
     this.workload = workload;
     this.requestTimeout = requestTimeout;
+    this.recordStreams = recordStreams;
   }
 
   /** Runs {@code traffic}, updating {@code live} as requests start and end. */
   RunOutcome run(Traffic traffic, LiveCounters live) throws InterruptedException {
+    return run(traffic, live, null);
+  }
+
+  /** Runs {@code traffic} while {@code faults} (or null) are injected from its time zero. */
+  RunOutcome run(Traffic traffic, LiveCounters live, FaultInjector faults) throws InterruptedException {
     Instant startedAt = Instant.now();
     long limit = traffic.requests() == null ? Long.MAX_VALUE : traffic.requests();
     long window = traffic.duration() == null ? Long.MAX_VALUE : traffic.duration().toNanos();
     long t0 = System.nanoTime();
-    List<RequestResult> results = traffic.closedLoop() ? closedLoop(traffic.concurrency(), limit, window, t0, live) : openLoop(traffic, limit, window, t0, live);
+    List<RequestResult> results;
+    List<FaultEvent> events = List.of();
+    if (faults != null) {
+      faults.start(t0);
+    }
+    try {
+      results = traffic.closedLoop() ? closedLoop(traffic.concurrency(), limit, window, t0, live) : openLoop(traffic, limit, window, t0, live);
+    } finally {
+      if (faults != null) {
+        events = faults.finish(System.nanoTime());
+      }
+    }
     results.sort(Comparator.comparingLong(RequestResult::index));
     double end = 0;
     for (RequestResult r : results) {
       end = Math.max(end, r.endSeconds());
     }
     double duration = results.isEmpty() ? (System.nanoTime() - t0) / 1e9 : end;
-    return new RunOutcome(traffic, List.copyOf(results), duration, live.peakInFlight(), startedAt);
+    return new RunOutcome(traffic, List.copyOf(results), duration, live.peakInFlight(), startedAt, events);
   }
 
   /** {@code concurrency} clients, each sending its next request as soon as its last one ends. */
@@ -62,7 +85,7 @@ final class LoadDriver {
             if (i >= limit) {
               return;
             }
-            results.add(GenerateCall.startNow(stub, i, workload.request(i), t0, now, requestTimeout, live).join());
+            results.add(GenerateCall.startNow(stub, i, workload.request(i), t0, now, requestTimeout, live, recordStreams).join());
           }
         });
       }
@@ -92,14 +115,14 @@ final class LoadDriver {
         Workload.RequestSpec spec = workload.request(index);
         sleepUntil(due);
         if (slots == null) {
-          pending.add(GenerateCall.start(stub, index, spec, t0, due, requestTimeout, live));
+          pending.add(GenerateCall.start(stub, index, spec, t0, due, requestTimeout, live, recordStreams));
         } else {
           CompletableFuture<RequestResult> f = new CompletableFuture<>();
           pending.add(f);
           waiters.submit(() -> {
             slots.acquireUninterruptibly();
             try {
-              f.complete(GenerateCall.start(stub, index, spec, t0, due, requestTimeout, live).join());
+              f.complete(GenerateCall.start(stub, index, spec, t0, due, requestTimeout, live, recordStreams).join());
             } finally {
               slots.release();
             }

@@ -8,8 +8,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.TreeSet;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -24,8 +26,13 @@ import picocli.CommandLine.Spec;
  * {@code caravan loadtest}: drives a Caravan cluster through its public {@code Inference} API like real traffic and
  * reports what its users would feel, in the terms of vLLM's serving benchmark.
  *
+ * <p>With {@code --fault}, it injects faults into the {@code ops/cluster} cluster of a run directory while the run goes
+ * on ({@link FaultInjector}, {@link RunDirCluster}); with {@code --verify}, it first runs the same requests greedily
+ * without faults and checks every stream of the faulty run against that reference ({@link Verification}).
+ *
  * <p>Exit status: 0 when the run completed and its reports were written (failed requests are part of a report, not a
- * failure of the tool); 1 when a report could not be written; 2 for invalid options or a dataset that cannot be used.
+ * failure of the tool); 1 when a report could not be written; 2 for invalid options or a dataset that cannot be used;
+ * 3 when {@code --verify} found a stream that failed or differs from its reference.
  */
 @Command(
     name = "loadtest",
@@ -42,7 +49,9 @@ import picocli.CommandLine.Spec;
         "  caravan loadtest --rate 4 --duration 2m --slo ttft=500ms,tpot=50ms \\",
         "      --output-html report.html",
         "  caravan loadtest --sweep concurrency=1,2,4,8 --requests 64 \\",
-        "      --input-len 256 --output-len 64 --output-json sweep.json"})
+        "      --input-len 256 --output-len 64 --output-json sweep.json",
+        "  caravan loadtest --concurrency 4 --requests 64 --verify \\",
+        "      --fault kill:worker-1@5s --fault start@8s --fault stop:worker-2@3s+2s"})
 public final class LoadtestCommand implements Callable<Integer> {
   /** Requests of a run given neither --requests nor --duration (random prompts). */
   static final long DEFAULT_REQUESTS = 100;
@@ -124,6 +133,26 @@ public final class LoadtestCommand implements Callable<Integer> {
   @Option(names = "--progress", negatable = true, description = "Show a live progress line on stderr (default: only when on a terminal).")
   Boolean progress;
 
+  @Option(names = "--fault", paramLabel = "ACTION[:WORKER]@TIME[+HOLD]", converter = FaultConverter.class,
+      description = {"Inject a fault into the ops/cluster cluster of --run-dir at TIME after the run starts (repeatable): kill:worker-1@5s (SIGKILL), "
+          + "stop:worker-2@3s+2s (SIGSTOP, SIGCONT 2s later; without +HOLD at a cont or the run's end), cont:worker-2@9s (SIGCONT), start@8s (one more worker), "
+          + "scale:3@10s (ops/cluster scale 3). Without a worker: the newest live one."})
+  List<FaultSpec> faults = new ArrayList<>();
+
+  @Option(names = "--run-dir", defaultValue = "${env:CARAVAN_RUN_DIR:-run}", paramLabel = "DIR",
+      description = "The ops/cluster run directory whose worker-N.pid files --fault acts on (default: $CARAVAN_RUN_DIR, else ./run).")
+  Path runDir;
+
+  @Option(names = "--ops-cluster", paramLabel = "FILE", description = "The ops/cluster script that start and scale faults run (default: ops/cluster beside the run directory, else ./ops/cluster).")
+  Path opsCluster;
+
+  @Option(names = "--verify", description = "First run the same requests greedily (temperature 0) without faults, then the measured run, and check every stream's token ids "
+      + "against that reference; exit 3 when one failed or differs.")
+  boolean verify;
+
+  /** How long a start or scale fault may take (ops/cluster scale waits up to 120 s for a serving plan). */
+  static final Duration SCRIPT_TIMEOUT = Duration.ofSeconds(180);
+
   /** Runs the command and exits with its status. */
   public static void main(String[] args) {
     System.exit(commandLine().execute(args));
@@ -161,7 +190,7 @@ public final class LoadtestCommand implements Callable<Integer> {
         out.println("Goodput SLOs: " + slo.describe());
       }
       out.flush();
-      LoadDriver driver = new LoadDriver(InferenceGrpc.newStub(channel), workload, requestTimeout);
+      LoadDriver driver = new LoadDriver(InferenceGrpc.newStub(channel), workload, requestTimeout, verify || plan.faultTarget() != null);
       boolean showProgress = progress != null ? progress : ProgressLine.onTerminal();
       if (warmup > 0) {
         Traffic first = plan.points().getFirst();
@@ -172,17 +201,31 @@ public final class LoadtestCommand implements Callable<Integer> {
         long failed = w.results().stream().filter(r -> !r.success()).count();
         out.println("Warm-up done" + (failed > 0 ? ": " + failed + " of " + warmup + " failed (" + w.results().stream().filter(r -> !r.success()).findFirst().orElseThrow().error() + ")" : "."));
       }
+      Map<Long, int[]> reference = null;
+      if (verify) {
+        reference = reference(driver, plan.points().getFirst(), showProgress, out, err);
+        if (reference == null) {
+          return 3;
+        }
+      }
       List<Report> reports = new ArrayList<>();
       for (Traffic traffic : plan.points()) {
         out.println();
         out.println("Traffic: " + traffic.describe());
+        for (FaultSpec f : faults) {
+          out.println("Fault: " + f + " (" + describe(f) + ")");
+        }
         out.flush();
         LiveCounters live = new LiveCounters();
         RunOutcome outcome;
+        FaultInjector injector = plan.faultTarget() == null ? null : new FaultInjector(faults, plan.faultTarget(), err, SCRIPT_TIMEOUT.plusSeconds(20));
         try (ProgressLine line = ProgressLine.start(showProgress, ProgressLine.onTerminal(), err, "loadtest", live)) {
-          outcome = driver.run(traffic, live);
+          outcome = driver.run(traffic, live, injector);
         }
         Report report = Report.of(target.target(), info, workload, outcome, plan.slo(), plan.percentiles());
+        if (reference != null) {
+          report = report.withVerification(Verification.compare(reference, outcome.results()));
+        }
         reports.add(report);
         out.print(ConsoleReport.render(report));
         out.flush();
@@ -192,10 +235,55 @@ public final class LoadtestCommand implements Callable<Integer> {
         out.print(ConsoleReport.renderSweep(sweep.dimension(), reports));
       }
       out.flush();
-      return writeReports(reports, out, err);
+      int written = writeReports(reports, out, err);
+      if (written != 0) {
+        return written;
+      }
+      return verify && !reports.getFirst().verification().passed() ? 3 : 0;
     } finally {
       ClientChannels.close(channel);
     }
+  }
+
+  /**
+   * The fault-free greedy reference of {@code --verify}: the run's requests without faults (and without its duration
+   * limit, so it has every request the measured run can send); their token ids by index, or null (after saying why)
+   * when a request of it failed.
+   */
+  private Map<Long, int[]> reference(LoadDriver driver, Traffic traffic, boolean showProgress, PrintWriter out, PrintWriter err) throws InterruptedException {
+    Traffic all = new Traffic(traffic.concurrency(), traffic.rate(), traffic.arrivals(), traffic.maxConcurrency(), traffic.requests(), null, traffic.seed());
+    out.println();
+    out.println("Reference run (no faults, greedy): " + all.describe());
+    out.flush();
+    LiveCounters live = new LiveCounters();
+    RunOutcome ref;
+    try (ProgressLine line = ProgressLine.start(showProgress, ProgressLine.onTerminal(), err, "loadtest reference", live)) {
+      ref = driver.run(all, live);
+    }
+    List<RequestResult> failed = ref.results().stream().filter(r -> !r.success()).toList();
+    if (!failed.isEmpty()) {
+      out.println("Reference run: " + failed.size() + " of " + ref.results().size() + " requests failed (request " + failed.getFirst().index() + ": "
+          + failed.getFirst().error() + "); nothing to verify against. Is the cluster serving?");
+      out.flush();
+      return null;
+    }
+    Map<Long, int[]> ids = new HashMap<>();
+    for (RequestResult r : ref.results()) {
+      ids.put(r.index(), r.tokenIds());
+    }
+    out.println(String.format(Locale.ROOT, "Reference run: %d requests in %.2f s.", ref.results().size(), ref.durationSeconds()));
+    return ids;
+  }
+
+  private static String describe(FaultSpec f) {
+    String at = "at " + Durations.format(f.at());
+    return switch (f.action()) {
+      case KILL -> "SIGKILL " + f.workerName() + " " + at;
+      case STOP -> "SIGSTOP " + f.workerName() + " " + at + (f.hold() == null ? ", SIGCONT at a cont fault or the run's end" : ", SIGCONT " + Durations.format(f.hold()) + " later");
+      case CONT -> "SIGCONT " + f.workerName() + " " + at;
+      case START -> "ops/cluster start " + at;
+      case SCALE -> "ops/cluster scale " + f.workers() + " " + at;
+    };
   }
 
   private int writeReports(List<Report> reports, PrintWriter out, PrintWriter err) {
@@ -224,8 +312,9 @@ public final class LoadtestCommand implements Callable<Integer> {
    *
    * @param points one run, or a sweep's runs in order
    * @param entries the dataset's prompts, or null for random prompts
+   * @param faultTarget the cluster that --fault acts on, or null without faults
    */
-  record Plan(List<Traffic> points, List<JsonlDataset.Entry> entries, Slo slo, List<Double> percentiles) {}
+  record Plan(List<Traffic> points, List<JsonlDataset.Entry> entries, Slo slo, List<Double> percentiles, FaultTarget faultTarget) {}
 
   /** Checks every option against the others; throws {@link ParameterException} with a message naming the problem. */
   Plan plan(PrintWriter err) {
@@ -322,22 +411,104 @@ public final class LoadtestCommand implements Callable<Integer> {
     } else {
       points.add(Traffic.closed(concurrency != null ? concurrency : 1, stopAfter, duration));
     }
-    return new Plan(List.copyOf(points), entries, slo != null ? slo : Slo.NONE, List.copyOf(ps));
+    if (verify) {
+      if (sweep != null) {
+        throw usage("--verify checks one run against its reference; drop --sweep");
+      }
+      if (requests == null) {
+        throw usage("--verify replays the same requests in a reference run first; give --requests N");
+      }
+      if (temperature != null && temperature != 0) {
+        throw usage("--verify compares greedy tokens; drop --temperature or set it to 0");
+      }
+    }
+    FaultTarget faultTarget = faults.isEmpty() ? null : faultTarget(err);
+    return new Plan(List.copyOf(points), entries, slo != null ? slo : Slo.NONE, List.copyOf(ps), faultTarget);
+  }
+
+  /** Checks the faults against the run directory (and the script, for start and scale); the cluster they act on. */
+  private RunDirCluster faultTarget(PrintWriter err) {
+    if (sweep != null) {
+      throw usage("--fault applies to one run; drop --sweep");
+    }
+    if (!Files.isDirectory(Path.of("/proc/self"))) {
+      throw usage("--fault needs Linux: it checks /proc/PID before it signals a worker");
+    }
+    if (!Files.isDirectory(runDir)) {
+      throw usage("--run-dir " + runDir + " is not a directory; start a cluster with 'ops/cluster up', or point --run-dir (or CARAVAN_RUN_DIR) at its run directory");
+    }
+    boolean needsScript = faults.stream().anyMatch(f -> !f.action().signals());
+    Path script = null;
+    if (needsScript) {
+      script = opsCluster != null ? opsCluster : findOpsCluster(runDir);
+      if (script == null || !Files.isExecutable(script)) {
+        throw usage("start and scale faults run ops/cluster, " + (opsCluster != null ? "but " + opsCluster + " is not an executable file" : "but none was found beside " + runDir.toAbsolutePath()
+            + " or in ./ops") + "; give --ops-cluster FILE");
+      }
+    }
+    RunDirCluster cluster = new RunDirCluster(runDir, script, SCRIPT_TIMEOUT);
+    List<Integer> present = cluster.numbers();
+    for (FaultSpec f : faults) {
+      boolean grown = faults.stream().anyMatch(g -> !g.action().signals() && g.at().compareTo(f.at()) < 0);
+      if (f.action().signals() && !grown) {
+        if (f.worker() != null && !present.contains(f.worker())) {
+          throw usage("--fault " + f + ": there is no " + cluster.pidFile(f.worker()) + (present.isEmpty() ? " (no worker-N.pid files there)" : " (workers there: "
+              + String.join(", ", present.stream().map(n -> "worker-" + n).toList()) + ")"));
+        }
+        if (f.worker() == null && present.isEmpty()) {
+          throw usage("--fault " + f + ": there are no worker-N.pid files in " + cluster.runDir());
+        }
+      }
+      if (duration != null && f.at().compareTo(duration) >= 0) {
+        err.println("loadtest: warning: --fault " + f + " is due after --duration " + Durations.format(duration) + "; it happens only if requests are still in flight then");
+      }
+    }
+    return cluster;
+  }
+
+  /** ops/cluster beside the run directory, in the working directory, or beside the jar this runs from; null if none. */
+  static Path findOpsCluster(Path runDir) {
+    List<Path> candidates = new ArrayList<>();
+    Path parent = runDir.toAbsolutePath().normalize().getParent();
+    if (parent != null) {
+      candidates.add(parent.resolve("ops").resolve("cluster"));
+    }
+    candidates.add(Path.of("ops", "cluster").toAbsolutePath());
+    try {
+      Path jar = Path.of(LoadtestCommand.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+      // cli/target/caravan.jar -> the checkout's root
+      if (jar.getFileName().toString().endsWith(".jar") && jar.getParent() != null && jar.getParent().getParent() != null && jar.getParent().getParent().getParent() != null) {
+        candidates.add(jar.getParent().getParent().getParent().resolve("ops").resolve("cluster"));
+      }
+    } catch (Exception e) {
+      // no code source: the other candidates
+    }
+    for (Path c : candidates) {
+      if (Files.isExecutable(c) && !Files.isDirectory(c)) {
+        return c;
+      }
+    }
+    return null;
   }
 
   /** The workload for this target, or null (after saying why) when the target cannot serve it. */
   private Workload workload(Plan plan, TargetInfo info) {
     PrintWriter err = spec.commandLine().getErr();
     if (plan.entries() != null) {
-      return new DatasetWorkload(dataset, plan.entries(), outputLen, new Workload.Options(modelId.model(), temperature, seed, ignoreEos));
+      return new DatasetWorkload(dataset, plan.entries(), outputLen, new Workload.Options(modelId.model(), samplingTemperature(), seed, ignoreEos));
     }
-    RandomWorkload w = new RandomWorkload(info.tokenPool(), info.bos(), inputLen, outputLen, rangeRatio, new Workload.Options(info.known() ? info.modelId() : modelId.model(), temperature, seed, true));
+    RandomWorkload w = new RandomWorkload(info.tokenPool(), info.bos(), inputLen, outputLen, rangeRatio, new Workload.Options(info.known() ? info.modelId() : modelId.model(), samplingTemperature(), seed, true));
     if (info.known() && w.maxTotalTokens() > info.contextLength()) {
       err.println("loadtest: prompts of up to " + RandomWorkload.high(inputLen, rangeRatio) + " tokens plus outputs of up to " + RandomWorkload.high(outputLen, rangeRatio)
           + " tokens do not fit the model's context of " + info.contextLength() + " tokens; lower --input-len, --output-len or --range-ratio");
       return null;
     }
     return w;
+  }
+
+  /** The temperature requests carry: 0 (greedy) with --verify, else --temperature or the server's default (null). */
+  private Float samplingTemperature() {
+    return verify ? Float.valueOf(0f) : temperature;
   }
 
   private void checkOutput(String option, Path file) {
@@ -387,6 +558,18 @@ public final class LoadtestCommand implements Callable<Integer> {
     public SweepSpec convert(String value) {
       try {
         return SweepSpec.parse(value);
+      } catch (IllegalArgumentException e) {
+        throw new CommandLine.TypeConversionException(e.getMessage());
+      }
+    }
+  }
+
+  /** {@code kill:worker-1@5s}, {@code stop:worker-2@3s+2s}, {@code start@8s}, {@code scale:3@10s}, ... ({@link FaultSpec}). */
+  static final class FaultConverter implements CommandLine.ITypeConverter<FaultSpec> {
+    @Override
+    public FaultSpec convert(String value) {
+      try {
+        return FaultSpec.parse(value);
       } catch (IllegalArgumentException e) {
         throw new CommandLine.TypeConversionException(e.getMessage());
       }

@@ -28,9 +28,13 @@ import java.util.TreeMap;
  * @param itl inter-token latency
  * @param e2el end-to-end latency
  * @param errorsByStatus failed requests by gRPC status code name
+ * @param migratedRequests successful requests the server moved to another plan at least once ({@code Usage.migrations > 0})
+ * @param recomputedTokens tokens those moves recomputed, over all requests
+ * @param recovery how long streams stalled across the run's faults
  */
 record Metrics(int completed, int failed, long totalInput, long totalOutput, double durationSeconds, double requestThroughput, Double requestGoodput, double outputThroughput,
-    double totalTokenThroughput, double maxOutputTokensPerSecond, int peakConcurrency, Latency ttft, Latency tpot, Latency itl, Latency e2el, Map<String, Long> errorsByStatus) {
+    double totalTokenThroughput, double maxOutputTokensPerSecond, int peakConcurrency, Latency ttft, Latency tpot, Latency itl, Latency e2el, Map<String, Long> errorsByStatus,
+    int migratedRequests, long recomputedTokens, RecoveryGaps recovery) {
 
   /**
    * Summary of one latency, in milliseconds.
@@ -89,10 +93,16 @@ record Metrics(int completed, int failed, long totalInput, long totalOutput, dou
       }
     }
     Map<String, Long> errors = new TreeMap<>();
+    int migrated = 0;
+    long recomputed = 0;
     for (RequestResult r : run.results()) {
       if (!r.success()) {
         errors.merge(r.status().name(), 1L, Long::sum);
       }
+      if (r.migrations() > 0) {
+        migrated++;
+      }
+      recomputed += r.recomputedTokens();
     }
     double peakTokens = 0;
     for (Timeline.Second s : Timeline.of(run).seconds()) {
@@ -101,6 +111,6 @@ record Metrics(int completed, int failed, long totalInput, long totalOutput, dou
     return new Metrics(ok.size(), run.results().size() - ok.size(), input, output, run.durationSeconds(), ok.size() / duration, slo.any() ? good / duration : null,
         output / duration, (input + output) / duration, peakTokens, run.peakConcurrency(),
         Latency.of(Stats.of(ttfts), percentiles), Latency.of(Stats.of(tpots.stream().mapToDouble(Double::doubleValue).toArray()), percentiles),
-        Latency.of(Stats.of(itls), percentiles), Latency.of(Stats.of(e2els), percentiles), errors);
+        Latency.of(Stats.of(itls), percentiles), Latency.of(Stats.of(e2els), percentiles), errors, migrated, recomputed, RecoveryGaps.of(run.results(), run.faults()));
   }
 }

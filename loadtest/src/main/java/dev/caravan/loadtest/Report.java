@@ -13,11 +13,21 @@ import java.util.Locale;
  * @param metrics its numbers
  * @param slo the goodput objectives (possibly none)
  * @param percentiles the percentiles reported besides the median, e.g. [90, 99]
+ * @param verification the comparison with a fault-free reference run ({@code --verify}), or null
  */
-record Report(String target, TargetInfo targetInfo, String workload, RunOutcome outcome, Metrics metrics, Slo slo, List<Double> percentiles) {
+record Report(String target, TargetInfo targetInfo, String workload, RunOutcome outcome, Metrics metrics, Slo slo, List<Double> percentiles, Verification verification) {
 
   static Report of(String target, TargetInfo info, Workload workload, RunOutcome outcome, Slo slo, List<Double> percentiles) {
-    return new Report(target, info, workload.describe(), outcome, Metrics.of(outcome, slo, percentiles), slo, percentiles);
+    return new Report(target, info, workload.describe(), outcome, Metrics.of(outcome, slo, percentiles), slo, percentiles, null);
+  }
+
+  Report withVerification(Verification v) {
+    return new Report(target, targetInfo, workload, outcome, metrics, slo, percentiles, v);
+  }
+
+  /** Whether the run had faults, or requests that migrated anyway: the reports then show migrations and recovery. */
+  boolean showsRecovery() {
+    return !outcome.faults().isEmpty() || metrics.migratedRequests() > 0;
   }
 
   Traffic traffic() {

@@ -16,9 +16,20 @@ import io.grpc.Status;
  * @param outputTokens tokens generated (the server's count; 0 for failures)
  * @param status {@link Status.Code#OK} for a success, else the gRPC status that ended it
  * @param error "" for a success, else the status and its description
+ * @param migrations times the server moved it to another plan and recomputed it there ({@code Usage.migrations}; 0 for
+ *     failures, which carry no usage)
+ * @param recomputedTokens tokens those moves recomputed ({@code Usage.recomputed_tokens})
+ * @param tokenIds the streamed token ids, in order (failures: those that arrived), or null when not recorded
+ * @param chunkSeconds when each chunk carrying tokens arrived, from the start of the run, or null when not recorded
  */
 record RequestResult(long index, double startSeconds, double queueSeconds, double ttftSeconds, double latencySeconds, double[] itlSeconds, int inputTokens, int outputTokens,
-    Status.Code status, String error) {
+    Status.Code status, String error, int migrations, int recomputedTokens, int[] tokenIds, double[] chunkSeconds) {
+
+  /** A result without stream recording or migrations. */
+  RequestResult(long index, double startSeconds, double queueSeconds, double ttftSeconds, double latencySeconds, double[] itlSeconds, int inputTokens, int outputTokens,
+      Status.Code status, String error) {
+    this(index, startSeconds, queueSeconds, ttftSeconds, latencySeconds, itlSeconds, inputTokens, outputTokens, status, error, 0, 0, null, null);
+  }
 
   boolean success() {
     return status == Status.Code.OK;
@@ -34,8 +45,18 @@ record RequestResult(long index, double startSeconds, double queueSeconds, doubl
     return startSeconds + latencySeconds;
   }
 
+  /** When it was actually sent, from the start of the run (its start plus any wait for a slot). */
+  double sendSeconds() {
+    return startSeconds + queueSeconds;
+  }
+
   static RequestResult failure(long index, double startSeconds, double queueSeconds, double latencySeconds, int inputTokens, Status status) {
+    return failure(index, startSeconds, queueSeconds, latencySeconds, inputTokens, status, null, null);
+  }
+
+  /** A failure with what its stream delivered before it failed (null when not recorded). */
+  static RequestResult failure(long index, double startSeconds, double queueSeconds, double latencySeconds, int inputTokens, Status status, int[] tokenIds, double[] chunkSeconds) {
     String error = status.getCode() + (status.getDescription() == null ? "" : ": " + status.getDescription());
-    return new RequestResult(index, startSeconds, queueSeconds, 0, latencySeconds, new double[0], Math.max(0, inputTokens), 0, status.getCode(), error);
+    return new RequestResult(index, startSeconds, queueSeconds, 0, latencySeconds, new double[0], Math.max(0, inputTokens), 0, status.getCode(), error, 0, 0, tokenIds, chunkSeconds);
   }
 }

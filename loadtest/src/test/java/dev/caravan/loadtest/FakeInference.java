@@ -20,11 +20,12 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * An in-process stand-in for the coordinator's Generate: streams max_tokens tokens (two per chunk when asked), waits
  * {@code tokenMillis} before each chunk, and tracks how many calls it serves at once. By max_tokens: 13 fails with
- * RESOURCE_EXHAUSTED, 99 never answers.
+ * RESOURCE_EXHAUSTED, 99 never answers, 7 reports that it migrated once (recomputing its prompt and 3 tokens).
  */
 final class FakeInference extends InferenceGrpc.InferenceImplBase implements AutoCloseable {
   static final int FAIL = 13;
   static final int HANG = 99;
+  static final int MIGRATED = 7;
   final AtomicInteger active = new AtomicInteger();
   final AtomicInteger maxActive = new AtomicInteger();
   final AtomicInteger calls = new AtomicInteger();
@@ -70,7 +71,8 @@ final class FakeInference extends InferenceGrpc.InferenceImplBase implements Aut
         int prompt = request.hasPromptIds() ? request.getPromptIds().getIdsCount() : request.getPrompt().length();
         active.decrementAndGet();
         out.onNext(GenerateResponse.newBuilder().setDone(Completion.newBuilder().setFinishReason(FinishReason.FINISH_REASON_LENGTH)
-            .setUsage(Usage.newBuilder().setPromptTokens(prompt).setCompletionTokens(sent))).build());
+            .setUsage(Usage.newBuilder().setPromptTokens(prompt).setCompletionTokens(sent)
+                .setMigrations(request.getMaxTokens() == MIGRATED ? 1 : 0).setRecomputedTokens(request.getMaxTokens() == MIGRATED ? prompt + 3 : 0))).build());
         out.onCompleted();
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();

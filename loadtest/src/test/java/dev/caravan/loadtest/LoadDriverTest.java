@@ -118,4 +118,40 @@ class LoadDriverTest {
       assertEquals(run.results().size(), fake.calls.get());
     }
   }
+
+  @Test
+  void recordedStreamsKeepTokenIdsChunkTimesMigrationsAndTheFaultsOfTheRun() throws Exception {
+    try (FakeInference fake = new FakeInference(1, true)) {
+      FaultInjectorTest.RecordingTarget target = new FaultInjectorTest.RecordingTarget();
+      FaultInjector faults = new FaultInjector(List.of(FaultSpec.parse("kill:worker-1@0s"), FaultSpec.parse("kill:worker-2@1h")), target, null, Duration.ofSeconds(10));
+      RunOutcome run = new LoadDriver(fake.stub(), dataset(FakeInference.MIGRATED, 3), TIMEOUT, true).run(Traffic.closed(1, 2L, null), new LiveCounters(), faults);
+      RequestResult migrated = run.results().get(0);
+      assertTrue(migrated.success(), migrated.error());
+      assertEquals(1, migrated.migrations());
+      assertEquals(migrated.inputTokens() + 3, migrated.recomputedTokens());
+      assertEquals(List.of(100, 101, 102, 103, 104, 105, 106), java.util.Arrays.stream(migrated.tokenIds()).boxed().toList(), "every streamed id, in order");
+      assertEquals(4, migrated.chunkSeconds().length, "one token, then pairs: 1 + 2 + 2 + 2");
+      for (int i = 1; i < migrated.chunkSeconds().length; i++) {
+        assertTrue(migrated.chunkSeconds()[i] >= migrated.chunkSeconds()[i - 1]);
+      }
+      assertTrue(migrated.chunkSeconds()[0] >= migrated.sendSeconds() && migrated.chunkSeconds()[3] <= migrated.endSeconds());
+      assertEquals(0, run.results().get(1).migrations());
+      assertEquals(List.of("kill", "kill"), run.faults().stream().map(FaultEvent::action).toList());
+      assertTrue(run.faults().get(0).ok());
+      assertTrue(run.faults().get(1).detail().startsWith("not reached"), run.faults().get(1).detail());
+      Metrics m = Metrics.of(run, Slo.NONE, List.of(99.0));
+      assertEquals(1, m.migratedRequests());
+      assertEquals(migrated.inputTokens() + 3, m.recomputedTokens());
+    }
+  }
+
+  @Test
+  void streamsAreNotRecordedUnlessAsked() throws Exception {
+    try (FakeInference fake = new FakeInference(1, false)) {
+      RunOutcome run = new LoadDriver(fake.stub(), random(4, 3), TIMEOUT).run(Traffic.closed(1, 1L, null), new LiveCounters());
+      assertEquals(null, run.results().getFirst().tokenIds());
+      assertEquals(null, run.results().getFirst().chunkSeconds());
+      assertEquals(List.of(), run.faults());
+    }
+  }
 }

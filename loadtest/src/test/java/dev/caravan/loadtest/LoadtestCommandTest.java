@@ -84,4 +84,26 @@ class LoadtestCommandTest {
     refused("--output-json: directory " + dir.resolve("nope"), "--output-json", dir.resolve("nope/r.json").toString());
     refused("is a directory", "--output-html", dir.toString());
   }
+
+  @Test
+  void faultsAreCheckedAtTheEdge(@TempDir Path dir) throws Exception {
+    refused("Invalid value for option '--fault' (ACTION[:WORKER]@TIME[+HOLD]): 'boom' in 'boom@5s' is not a fault action; use kill, stop, cont, start or scale", "--fault", "boom@5s");
+    refused("Invalid value for option '--fault' (ACTION[:WORKER]@TIME[+HOLD]): 'kill:worker-1' has no time; write ACTION[:WORKER]@TIME[+HOLD], e.g. kill:worker-1@5s", "--fault", "kill:worker-1");
+    refused("only stop takes +HOLD", "--fault", "kill:1@5s+2s");
+    String run = dir.toString();
+    refused("--run-dir " + dir.resolve("nope") + " is not a directory; start a cluster with 'ops/cluster up'", "--run-dir", dir.resolve("nope").toString(), "--fault", "kill@1s");
+    Files.writeString(dir.resolve("worker-1.pid"), "12345\n");
+    Files.writeString(dir.resolve("worker-2.pid"), "12346\n");
+    refused("--fault kill:worker-3@5s: there is no " + dir.toAbsolutePath().resolve("worker-3.pid") + " (workers there: worker-1, worker-2)", "--run-dir", run, "--fault", "kill:3@5s");
+    refused("--fault applies to one run; drop --sweep", "--run-dir", run, "--fault", "kill@5s", "--sweep", "concurrency=1,2");
+    refused("start and scale faults run ops/cluster, but " + dir.resolve("missing") + " is not an executable file", "--run-dir", run, "--fault", "start@1s", "--ops-cluster",
+        dir.resolve("missing").toString());
+  }
+
+  @Test
+  void verifyNeedsARequestCountAndGreedySampling() {
+    refused("--verify replays the same requests in a reference run first; give --requests N", "--verify", "--duration", "10s");
+    refused("--verify compares greedy tokens; drop --temperature or set it to 0", "--verify", "--requests", "4", "--temperature", "0.8");
+    refused("--verify checks one run against its reference; drop --sweep", "--verify", "--requests", "4", "--sweep", "concurrency=1,2");
+  }
 }

@@ -129,4 +129,107 @@ class ReportsTest {
     assertTrue(html.contains("TTFT against output throughput"));
     assertTrue(html.contains("<details>"));
   }
+
+  /** The streams of {@link RecoveryGapsTest} with a kill at 1.0 s, a stop that was not injected, and request 0 migrated once. */
+  static Report faultyReport() {
+    List<RequestResult> streams = new ArrayList<>(RecoveryGapsTest.streams());
+    RequestResult a = streams.getFirst();
+    streams.set(0, new RequestResult(a.index(), a.startSeconds(), a.queueSeconds(), a.ttftSeconds(), a.latencySeconds(), a.itlSeconds(), a.inputTokens(), a.outputTokens(), a.status(),
+        a.error(), 1, 11, a.tokenIds(), a.chunkSeconds()));
+    List<FaultEvent> faults = List.of(new FaultEvent("kill:worker-2@1s", "kill", "worker-2", 4242, 1.0, 1.0, true, "SIGKILL; the process is gone"),
+        new FaultEvent("stop:worker-9@1.5s+1s", "stop", "", 0, 1.5, Double.NaN, false, "no run/worker-9.pid"));
+    RunOutcome run = new RunOutcome(Traffic.closed(2, 5L, null), streams, 2.1, 3, MetricsTest.run().startedAt(), faults);
+    Report r = Report.of("127.0.0.1:7070", INFO, WORKLOAD, run, Slo.NONE, List.of(90.0, 99.0));
+    java.util.Map<Long, int[]> reference = new java.util.HashMap<>();
+    for (RequestResult x : streams) {
+      reference.put(x.index(), x.tokenIds());
+    }
+    reference.put(1L, new int[] {0, 5});
+    return r.withVerification(Verification.compare(reference, streams));
+  }
+
+  @Test
+  void consoleBlockShowsFaultsMigrationsRecoveryGapsAndVerification() {
+    String text = ConsoleReport.render(faultyReport());
+    List<String> lines = text.lines().toList();
+    assertEquals("Successful requests:                     4         ", lines.get(1));
+    assertEquals("Failed requests:                         1         ", lines.get(2));
+    assertEquals("Migrated requests:                       1         ", lines.get(3));
+    assertEquals("Recomputed tokens:                       11        ", lines.get(4));
+    String faults = String.join("\n",
+        "----------------------Faults----------------------",
+        "Faults injected:                         1         ",
+        "Faults not injected:                     1         ",
+        "kill worker-2 (pid 4242) at (s):         1.00      ",
+        "stop:worker-9@1.5s+1s:                   not injected: no run/worker-9.pid",
+        "Streams alive across a fault:            4         ",
+        "-------------------Recovery Gap-------------------",
+        "Gaps measured:                           3         ",
+        "Median recovery gap (ms):                800.00    ",
+        "P90 recovery gap (ms):                   960.00    ",
+        "Max recovery gap (ms):                   1000.00   ",
+        "-------------------Verification-------------------",
+        "Verified streams:                        3/5       ",
+        "  request 1: token 1 differs (expected 5, got 0)",
+        "  request 3: failed (UNAVAILABLE: stage lost)",
+        "-----------------Errors by Status-----------------");
+    assertTrue(text.contains(faults + "\n"), text);
+    assertEquals("==================================================", lines.getLast());
+  }
+
+  @Test
+  void consoleBlockWithoutFaultsHasNoFaultLines() {
+    String text = ConsoleReport.render(report(Slo.NONE));
+    assertFalse(text.contains("Migrated requests"));
+    assertFalse(text.contains("Faults"));
+    assertFalse(text.contains("Verified streams"));
+  }
+
+  @Test
+  void jsonHasFaultsMigrationsRecoveryGapsAndVerification() {
+    JsonNode j = JsonReport.toJson(faultyReport());
+    List<String> names = new ArrayList<>();
+    j.fieldNames().forEachRemaining(names::add);
+    assertEquals(VLLM_FIELDS, names.subList(0, VLLM_FIELDS.size()), "vLLM's fields still come first");
+    assertEquals(1, j.get("migrated_requests").asInt());
+    assertEquals(11, j.get("total_recomputed_tokens").asInt());
+    assertEquals(5, j.get("migrations").size());
+    assertEquals(1, j.get("migrations").get(0).asInt());
+    assertEquals(11, j.get("recomputed_tokens").get(0).asInt());
+    JsonNode kill = j.get("faults").get(0);
+    assertEquals("kill:worker-2@1s", kill.get("fault").asText());
+    assertEquals("kill", kill.get("action").asText());
+    assertEquals("worker-2", kill.get("worker").asText());
+    assertEquals(4242, kill.get("pid").asLong());
+    assertEquals(1.0, kill.get("time").asDouble());
+    assertTrue(kill.get("injected").asBoolean());
+    JsonNode stop = j.get("faults").get(1);
+    assertTrue(stop.get("time").isNull(), "never injected");
+    assertFalse(stop.get("injected").asBoolean());
+    assertEquals("no run/worker-9.pid", stop.get("detail").asText());
+    assertEquals(4, j.get("streams_across_faults").asInt());
+    assertEquals(3, j.get("recovery_gaps").size());
+    assertEquals(0.7, j.get("recovery_gaps").get(0).asDouble(), 1e-9);
+    assertEquals(800, j.get("median_recovery_gap_ms").asDouble(), 1e-9);
+    assertEquals(960, j.get("p90_recovery_gap_ms").asDouble(), 1e-9);
+    assertEquals(1000, j.get("max_recovery_gap_ms").asDouble(), 1e-9);
+    JsonNode v = j.get("verify");
+    assertEquals(3, v.get("verified_streams").asInt());
+    assertEquals(5, v.get("streams").asInt());
+    assertFalse(v.get("passed").asBoolean());
+    assertEquals(1, v.get("mismatches").get(0).get("index").asInt());
+    assertEquals(1, v.get("mismatches").get(0).get("position").asInt());
+    assertEquals(-1, v.get("mismatches").get(1).get("position").asInt());
+    assertTrue(JsonReport.toJson(report(Slo.NONE)).get("verify").isNull(), "null without --verify");
+  }
+
+  @Test
+  void htmlHasAFaultsAndRecoverySection() {
+    String html = HtmlReport.render(faultyReport());
+    for (String s : List.of("Faults and recovery", "kill:worker-2@1s", "kill worker-2 (pid 4242)", "not injected", "Migrated requests", "Median recovery gap (ms)", "800.00",
+        "Verified streams", "3/5", "request 1: token 1 differs (expected 5, got 0)")) {
+      assertTrue(html.contains(s), "missing " + s);
+    }
+    assertFalse(HtmlReport.render(report(Slo.NONE)).contains("Faults and recovery"));
+  }
 }
