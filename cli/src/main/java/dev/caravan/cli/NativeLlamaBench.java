@@ -83,6 +83,10 @@ final class NativeLlamaBench {
         p.destroyForcibly();
         throw new IOException("llama-bench did not finish within " + TIMEOUT_SECONDS + " s: " + String.join(" ", cmd));
       }
+      if (p.exitValue() == 128 + 4) {
+        throw new IOException("llama-bench stopped with SIGILL (illegal instruction): the build uses an instruction this CPU lacks for this weight type "
+            + "(b10470's Q8_0/Q4_0 paths use VEX-encoded AVX-VNNI, which AVX-512 CPUs such as AMD Zen 4 do not have): " + String.join(" ", cmd));
+      }
       if (p.exitValue() != 0) {
         throw new IOException("llama-bench exited with " + p.exitValue() + ": " + String.join(" ", cmd) + "\n" + tail(errFile));
       }
