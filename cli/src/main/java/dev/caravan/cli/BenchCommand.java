@@ -32,6 +32,10 @@ import picocli.CommandLine.Spec;
  * build bundled in {@code de.kherud:llama} (b4916), driven through its C API with the FFM API ({@link LlamaCpp}): the
  * timed call is {@code llama_decode} plus {@code llama_synchronize}, as in llama-bench. The engines take turns
  * repetition by repetition (the first alternating) so that a change of machine load hits both.
+ *
+ * <p>{@code --native} adds a native {@code llama-bench} build as a third engine, run as a child process per timed
+ * repetition in the same rotation ({@link NativeLlamaBench}): the real bar, where the bundled library is a generic
+ * AVX2 build.
  */
 @Command(
     name = "bench",
@@ -45,7 +49,8 @@ import picocli.CommandLine.Spec;
         "llama.cpp is the b4916 build bundled with the de.kherud:llama bindings (CPU, AVX2), called through its C API with FFM."},
     footer = {"", "Examples:",
         "  caravan bench --model tinyllama-Q8_0.gguf --threads 2",
-        "  caravan bench --model m.gguf --threads 1 --tests pp512,tg128 --repetitions 5 --json bench.json"})
+        "  caravan bench --model m.gguf --threads 1 --tests pp512,tg128 --repetitions 5 --json bench.json",
+        "  caravan bench --model m.gguf --no-llamacpp --native ../shared/tools/llama.cpp/bin/llama-bench"})
 public final class BenchCommand implements Callable<Integer> {
   /** Pause before each timed run, so spinning worker threads of the engine that ran last have parked. */
   private static final long SETTLE_MILLIS = 50;
@@ -74,6 +79,11 @@ public final class BenchCommand implements Callable<Integer> {
 
   @Option(names = "--no-llamacpp", description = "Measure Caravan only.")
   boolean noLlamaCpp;
+
+  @Option(names = "--native", paramLabel = "EXE", description = {
+      "Also run this native llama-bench executable (e.g. ../shared/tools/llama.cpp/bin/llama-bench) on the same file and thread count: "
+          + "one process per timed repetition (-r 1 -o jsonl, its own warm-up), alternating with the other engines; the table adds caravan / native."})
+  Path nativeBench;
 
   @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON.")
   Path json;
@@ -112,6 +122,7 @@ public final class BenchCommand implements Callable<Integer> {
           throw new CommandLine.ExecutionException(cmd, "llama.cpp reads a vocabulary of " + llama.vocabSize() + " tokens, Caravan " + caravan.vocabSize() + ": the same token ids cannot be fed to both");
         }
       }
+      NativeLlamaBench nativeRunner = nativeBench == null ? null : new NativeLlamaBench(nativeBench, model, threads);
       BenchReport.ModelInfo info = modelInfo(caravan, llama);
       out.printf("model: %s (%s, %s, %s params, vocabulary %d)%n", model, info.description(), BenchReport.size(info.sizeBytes()), BenchReport.params(info.params()), info.vocabSize());
       out.printf("threads %d; %d timed repetition(s) after %d warm-up(s) per test and engine; seed %d; load average before: %s%n", threads, repetitions, warmup, seed, loadBefore);
@@ -123,14 +134,19 @@ public final class BenchCommand implements Callable<Integer> {
               threads, Runtime.getRuntime().availableProcessors());
         }
       }
+      if (nativeRunner != null) {
+        out.printf("native: %s -m %s -t %d (-p N -n 0 for ppN, -p 0 -n N for tgN) -r 1 -o jsonl, one process per timed repetition; llama-bench's defaults otherwise (F16 KV cache, flash attention auto); its tgN starts from an empty cache%n",
+            nativeBench, model, threads);
+      }
       out.flush();
 
+      int engineCount = engines.size() + (nativeRunner == null ? 0 : 1);
       List<BenchReport.Result> results = new ArrayList<>();
       for (BenchTest test : testList) {
-        results.addAll(run(test, engines, caravan.vocabSize()));
+        results.addAll(run(test, engines, nativeRunner, caravan.vocabSize()));
         if (!noProgress) {
           StringBuilder line = new StringBuilder(test.name()).append(':');
-          results.subList(results.size() - engines.size(), results.size())
+          results.subList(results.size() - engineCount, results.size())
               .forEach(r -> line.append(String.format(Locale.ROOT, " %s %.2f t/s", r.engine(), r.meanTs())));
           err.println(line);
           err.flush();
@@ -141,6 +157,13 @@ public final class BenchCommand implements Callable<Integer> {
       engineInfo.add(new BenchReport.EngineInfo(caravan.name(), caravan.backend(), "Caravan engine in-process, Java " + Runtime.version()));
       if (llama != null) {
         engineInfo.add(new BenchReport.EngineInfo(llama.name(), llama.backend(), "llama.cpp " + llama.build() + " via FFM; " + llama.systemInfo()));
+      }
+      if (nativeRunner != null) {
+        NativeLlamaBench.Line l = nativeRunner.last();
+        engineInfo.add(new BenchReport.EngineInfo(NativeLlamaBench.NAME, nativeRunner.backend(), nativeBench + " (separate process per repetition); cpu " + l.cpuInfo() + "; type_k " + l.typeK() + "; flash_attn " + l.flashAttn()));
+        if (llama == null) {
+          info = new BenchReport.ModelInfo(info.file(), l.modelType(), info.sizeBytes(), info.params(), info.vocabSize());
+        }
       }
       String loadAfter = loadAverage();
       BenchReport report = new BenchReport(info, threads, repetitions, warmup, seed, engineInfo, results, date, loadBefore, loadAfter);
@@ -190,6 +213,9 @@ public final class BenchCommand implements Callable<Integer> {
       }
     }
     Loading.checkFile(cmd, model);
+    if (nativeBench != null && !Files.isExecutable(nativeBench)) {
+      throw new ParameterException(cmd, "--native: " + nativeBench + " is not an executable file");
+    }
     return list;
   }
 
@@ -221,8 +247,11 @@ public final class BenchCommand implements Callable<Integer> {
     return new BenchReport.ModelInfo(caravan.model().file().path(), description, bytes, params, caravan.vocabSize());
   }
 
-  /** Warm-up, then the timed repetitions of one test on every engine, the engines taking turns. */
-  private List<BenchReport.Result> run(BenchTest test, List<BenchEngine> engines, int vocab) throws IOException {
+  /**
+   * Warm-up, then the timed repetitions of one test on every engine, the engines taking turns (the native llama-bench,
+   * when given, last in the turn order; it warms up inside each of its processes).
+   */
+  private List<BenchReport.Result> run(BenchTest test, List<BenchEngine> engines, NativeLlamaBench nativeRunner, int vocab) throws IOException {
     int[] ids = test.tokenIds(seed, vocab);
     for (BenchEngine e : engines) {
       e.prepare(test.contextTokens(), test.batchTokens());
@@ -232,17 +261,23 @@ public final class BenchCommand implements Callable<Integer> {
         timeOnce(e, test, ids);
       }
     }
-    long[][] samples = new long[engines.size()][repetitions];
+    int count = engines.size() + (nativeRunner == null ? 0 : 1);
+    long[][] samples = new long[count][repetitions];
     for (int r = 0; r < repetitions; r++) {
-      for (int k = 0; k < engines.size(); k++) {
+      for (int k = 0; k < count; k++) {
         // alternate which engine goes first, so neither always follows the other
-        int i = r % 2 == 0 ? k : engines.size() - 1 - k;
-        samples[i][r] = timeOnce(engines.get(i), test, ids);
+        int i = r % 2 == 0 ? k : count - 1 - k;
+        if (i < engines.size()) {
+          samples[i][r] = timeOnce(engines.get(i), test, ids);
+        } else {
+          settle();
+          samples[i][r] = nativeRunner.timeOnce(test);
+        }
       }
     }
     List<BenchReport.Result> results = new ArrayList<>();
-    for (int i = 0; i < engines.size(); i++) {
-      results.add(new BenchReport.Result(test, engines.get(i).name(), samples[i]));
+    for (int i = 0; i < count; i++) {
+      results.add(new BenchReport.Result(test, i < engines.size() ? engines.get(i).name() : NativeLlamaBench.NAME, samples[i]));
     }
     return results;
   }

@@ -22,6 +22,10 @@ import java.util.Optional;
 final class BenchReport {
   static final String CARAVAN = "caravan";
   static final String LLAMA_CPP = "llama.cpp";
+  /** The native llama-bench run beside Caravan ({@link NativeLlamaBench}). */
+  static final String NATIVE = NativeLlamaBench.NAME;
+  /** The engines Caravan is compared with, in column order. */
+  static final List<String> REFERENCES = List.of(LLAMA_CPP, NATIVE);
 
   /** The model file, as the table shows it. */
   record ModelInfo(Path file, String description, long sizeBytes, long params, int vocabSize) {}
@@ -84,17 +88,27 @@ final class BenchReport {
     return results.stream().filter(r -> r.test().equals(test) && r.engine().equals(engine)).findFirst();
   }
 
-  /** Caravan's mean tokens/s over llama.cpp's for a test, when both ran. */
+  /** Caravan's mean tokens/s over llama.cpp's (the bindings) for a test, when both ran. */
   Optional<Double> ratio(BenchTest test) {
+    return ratio(test, LLAMA_CPP);
+  }
+
+  /** Caravan's mean tokens/s over {@code reference}'s for a test, when both ran. */
+  Optional<Double> ratio(BenchTest test, String reference) {
     Optional<Result> c = result(test, CARAVAN);
-    Optional<Result> l = result(test, LLAMA_CPP);
+    Optional<Result> l = result(test, reference);
     return c.isPresent() && l.isPresent() ? Optional.of(c.get().meanTs() / l.get().meanTs()) : Optional.empty();
   }
 
-  private Optional<Double> medianRatio(BenchTest test) {
+  private Optional<Double> medianRatio(BenchTest test, String reference) {
     Optional<Result> c = result(test, CARAVAN);
-    Optional<Result> l = result(test, LLAMA_CPP);
+    Optional<Result> l = result(test, reference);
     return c.isPresent() && l.isPresent() ? Optional.of(c.get().medianTs() / l.get().medianTs()) : Optional.empty();
+  }
+
+  /** The reference engines of this report, in {@link #REFERENCES} order. */
+  private List<String> references() {
+    return REFERENCES.stream().filter(r -> engines.stream().anyMatch(e -> e.name().equals(r))).toList();
   }
 
   private List<BenchTest> tests() {
@@ -111,13 +125,20 @@ final class BenchReport {
     return engines.stream().filter(e -> e.name().equals(name)).findFirst().orElseThrow();
   }
 
-  /** The llama-bench-style table: a row per test and engine, the ratio on Caravan's rows (no ratio column for one engine). */
+  /**
+   * The llama-bench-style table: a row per test and engine, on Caravan's rows one ratio column per reference engine
+   * that ran ("caravan / llama.cpp", "caravan / native"; none for Caravan alone).
+   */
   String table() {
-    boolean both = engines.size() > 1;
-    String[] header = {"model", "size", "params", "engine", "backend", "threads", "test", "t/s", "median t/s", "caravan / llama.cpp"};
-    boolean[] right = {false, true, true, false, false, true, true, true, true, true};
-    if (!both) {
-      header = Arrays.copyOf(header, header.length - 1);
+    List<String> refs = references();
+    String[] fixed = {"model", "size", "params", "engine", "backend", "threads", "test", "t/s", "median t/s"};
+    String[] header = Arrays.copyOf(fixed, fixed.length + refs.size());
+    boolean[] right = new boolean[header.length];
+    for (int i = 0; i < header.length; i++) {
+      right[i] = i >= fixed.length || (i != 0 && i != 3 && i != 4);
+    }
+    for (int i = 0; i < refs.size(); i++) {
+      header[fixed.length + i] = CARAVAN + " / " + refs.get(i);
     }
     List<String[]> rows = new ArrayList<>();
     for (BenchTest t : tests()) {
@@ -126,10 +147,12 @@ final class BenchReport {
         if (r.isEmpty()) {
           continue;
         }
-        String ratio = e.name().equals(CARAVAN) ? ratio(t).map(x -> String.format(Locale.ROOT, "%.2f", x)).orElse("") : "";
-        String[] row = {model.description(), size(model.sizeBytes()), params(model.params()), e.name(), e.backend(), Integer.toString(threads), t.name(),
-            String.format(Locale.ROOT, "%.2f ± %.2f", r.get().meanTs(), r.get().stddevTs()), String.format(Locale.ROOT, "%.2f", r.get().medianTs()), ratio};
-        rows.add(Arrays.copyOf(row, header.length));
+        String[] row = Arrays.copyOf(new String[] {model.description(), size(model.sizeBytes()), params(model.params()), e.name(), e.backend(), Integer.toString(threads), t.name(),
+            String.format(Locale.ROOT, "%.2f ± %.2f", r.get().meanTs(), r.get().stddevTs()), String.format(Locale.ROOT, "%.2f", r.get().medianTs())}, header.length);
+        for (int i = 0; i < refs.size(); i++) {
+          row[fixed.length + i] = e.name().equals(CARAVAN) ? ratio(t, refs.get(i)).map(x -> String.format(Locale.ROOT, "%.2f", x)).orElse("") : "";
+        }
+        rows.add(row);
       }
     }
     int[] width = new int[header.length];
@@ -200,7 +223,7 @@ final class BenchReport {
       n.put("test", r.test().name());
       n.put("engine", r.engine());
       n.put("backend", engine(r.engine()).backend());
-      n.put("n_prompt", r.test().kind() == BenchTest.Kind.PP ? r.test().tokens() : BenchTest.TG_PROMPT);
+      n.put("n_prompt", r.test().kind() == BenchTest.Kind.PP ? r.test().tokens() : r.engine().equals(NATIVE) ? 0 : BenchTest.TG_PROMPT);
       n.put("n_gen", r.test().kind() == BenchTest.Kind.TG ? r.test().tokens() : 0);
       n.put("n_timed_tokens", r.test().timedTokens());
       long[] ns = r.samplesNs();
@@ -215,13 +238,20 @@ final class BenchReport {
       Arrays.stream(r.samplesTs()).forEach(st::add);
     }
     ArrayNode ratios = o.putArray("ratios");
+    List<String> refs = references();
     for (BenchTest t : tests()) {
-      Optional<Double> mean = ratio(t);
-      if (mean.isPresent()) {
-        ObjectNode n = ratios.addObject();
-        n.put("test", t.name());
-        n.put("caravan_over_llamacpp_avg_ts", mean.get());
-        n.put("caravan_over_llamacpp_median_ts", medianRatio(t).orElseThrow());
+      if (refs.stream().noneMatch(ref -> ratio(t, ref).isPresent())) {
+        continue;
+      }
+      ObjectNode n = ratios.addObject();
+      n.put("test", t.name());
+      for (String ref : refs) {
+        Optional<Double> mean = ratio(t, ref);
+        if (mean.isPresent()) {
+          String key = ref.equals(LLAMA_CPP) ? "llamacpp" : ref;
+          n.put("caravan_over_" + key + "_avg_ts", mean.get());
+          n.put("caravan_over_" + key + "_median_ts", medianRatio(t, ref).orElseThrow());
+        }
       }
     }
     return o;

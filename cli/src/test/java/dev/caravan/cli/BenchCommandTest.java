@@ -125,4 +125,49 @@ class BenchCommandTest {
     assertEquals(9, c.size(), "no ratio column: " + rows.get(0));
     assertFalse(r.out().contains("llama.cpp"), r.out());
   }
+
+  /**
+   * {@code --native} against a stand-in llama-bench (a script that prints a recorded JSON line for the asked test and
+   * logs its arguments): one process per timed repetition, its samples in the report, a caravan / native column.
+   */
+  @Test
+  void nativeRunsOneLlamaBenchProcessPerRepetition() throws IOException {
+    Path args = tmp.resolve("args.log");
+    Path fake = tmp.resolve("llama-bench");
+    String line = NativeLlamaBenchTest.TG_LINE.replace("\"n_threads\": 2", "\"n_threads\": 1").replace("\"n_prompt\": 0, \"n_gen\": 128", "\"n_prompt\": $P, \"n_gen\": $N");
+    java.nio.file.Files.writeString(fake, String.join("\n",
+        "#!/bin/sh",
+        "echo \"$@\" >> '" + args + "'",
+        "while [ $# -gt 0 ]; do case \"$1\" in -p) P=$2; shift;; -n) N=$2; shift;; esac; shift; done",
+        "echo 'llama-bench: a log line on stdout'",
+        "cat <<JSON",
+        line,
+        "JSON", ""));
+    fake.toFile().setExecutable(true);
+    Path json = tmp.resolve("bench.json");
+    Run r = bench("--model", stories(), "--threads", "1", "--tests", "pp16,tg8", "--repetitions", "2", "--warmup", "0", "--no-llamacpp", "--no-progress", "--native", fake.toString(), "--json", json.toString());
+    assertEquals(0, r.exitCode(), r.err());
+    List<String> calls = java.nio.file.Files.readAllLines(args);
+    assertEquals(4, calls.size(), calls.toString());
+    assertTrue(calls.get(0).endsWith("-t 1 -p 16 -n 0 -r 1 -o jsonl"), calls.get(0));
+    assertTrue(calls.get(3).endsWith("-t 1 -p 0 -n 8 -r 1 -o jsonl"), calls.get(3));
+    List<String> rows = r.out().lines().filter(l -> l.startsWith("| ") && !l.startsWith("| model") && !l.startsWith("| -")).toList();
+    assertEquals(4, rows.size(), r.out());
+    assertEquals(List.of("native", "CPU llama-bench b10470", "pp16"), List.of(cells(rows.get(1)).get(3), cells(rows.get(1)).get(4), cells(rows.get(1)).get(6)));
+    // the stand-in "took" 4 s per repetition: 16 / 4 = 4 t/s, 8 / 4 = 2 t/s
+    assertEquals("4.00 ± 0.00", cells(rows.get(1)).get(7));
+    assertEquals("2.00 ± 0.00", cells(rows.get(3)).get(7));
+    assertTrue(r.out().contains("caravan / native"), r.out());
+    assertTrue(Double.parseDouble(cells(rows.get(0)).get(9)) > 0, rows.get(0));
+    JsonNode j = new ObjectMapper().readTree(json.toFile());
+    assertEquals(List.of("caravan", "native", "caravan", "native"), j.get("results").findValuesAsText("engine"));
+    assertEquals(List.of(4_000_000_000L, 4_000_000_000L), List.of(j.get("results").get(1).get("samples_ns").get(0).asLong(), j.get("results").get(1).get("samples_ns").get(1).asLong()));
+    assertTrue(j.get("ratios").get(1).get("caravan_over_native_avg_ts").asDouble() > 0, j.get("ratios").toString());
+    assertEquals("llama 1B Q8_0", j.get("model").get("type").asText());
+  }
+
+  @Test
+  void nativeMustBeAnExecutable() {
+    assertUsageError(bench("--model", stories(), "--native", tmp.resolve("nope").toString()), "--native");
+  }
 }

@@ -97,4 +97,62 @@ class BenchReportTest {
     assertEquals("15.20 M", BenchReport.params(15_200_000));
     assertEquals("1.10 B", BenchReport.params(1_100_048_384L));
   }
+
+  /** Caravan, the bindings and the native llama-bench: one ratio column per reference, on Caravan's rows. */
+  private static BenchReport reportWithNative() {
+    List<BenchReport.EngineInfo> engines = List.of(new BenchReport.EngineInfo("caravan", "Java vector-512", ""), new BenchReport.EngineInfo("llama.cpp", "CPU b4916 AVX2", ""),
+        new BenchReport.EngineInfo("native", "CPU llama-bench b10470", ""));
+    // pp100: caravan 1 s (100 t/s), llama.cpp 0.5 s (200 t/s), native 0.25 s (400 t/s); tg10: 1 s, 0.25 s, 0.5 s
+    List<BenchReport.Result> results = List.of(
+        new BenchReport.Result(PP, "caravan", new long[] {1_000_000_000L, 1_000_000_000L}),
+        new BenchReport.Result(PP, "llama.cpp", new long[] {500_000_000L, 500_000_000L}),
+        new BenchReport.Result(PP, "native", new long[] {250_000_000L, 250_000_000L}),
+        new BenchReport.Result(TG, "caravan", new long[] {1_000_000_000L, 1_000_000_000L}),
+        new BenchReport.Result(TG, "llama.cpp", new long[] {250_000_000L, 250_000_000L}),
+        new BenchReport.Result(TG, "native", new long[] {500_000_000L, 500_000_000L}));
+    BenchReport.ModelInfo model = new BenchReport.ModelInfo(Path.of("m.gguf"), "llama 1B Q8_0", 3L << 29, 1_100_048_384L, 32000);
+    return new BenchReport(model, 2, 2, 1, 42, engines, results, Instant.EPOCH, "0", "0");
+  }
+
+  @Test
+  void nativeGetsItsOwnRatioColumn() {
+    BenchReport report = reportWithNative();
+    assertEquals(0.25, report.ratio(PP, "native").orElseThrow(), 1e-12);
+    assertEquals(0.5, report.ratio(PP, "llama.cpp").orElseThrow(), 1e-12);
+    assertEquals(0.5, report.ratio(TG, "native").orElseThrow(), 1e-12);
+    List<String> lines = report.table().lines().toList();
+    assertEquals(2 + 6, lines.size(), report.table());
+    List<String> header = cells(lines.get(0));
+    assertEquals(List.of("caravan / llama.cpp", "caravan / native"), header.subList(9, 11));
+    assertEquals(List.of("caravan", "pp100", "0.50", "0.25"), List.of(cells(lines.get(2)).get(3), cells(lines.get(2)).get(6), cells(lines.get(2)).get(9), cells(lines.get(2)).get(10)));
+    assertEquals(List.of("native", "CPU llama-bench b10470", "400.00 ± 0.00", "", ""), List.of(cells(lines.get(4)).get(3), cells(lines.get(4)).get(4), cells(lines.get(4)).get(7), cells(lines.get(4)).get(9), cells(lines.get(4)).get(10)));
+    assertEquals(List.of("caravan", "tg10", "0.25", "0.50"), List.of(cells(lines.get(5)).get(3), cells(lines.get(5)).get(6), cells(lines.get(5)).get(9), cells(lines.get(5)).get(10)));
+    assertTrue(lines.stream().allMatch(l -> l.length() == lines.get(0).length()), report.table());
+
+    JsonNode j = report.toJson();
+    JsonNode pp = j.get("ratios").get(0);
+    assertEquals("pp100", pp.get("test").asText());
+    assertEquals(0.5, pp.get("caravan_over_llamacpp_avg_ts").asDouble(), 1e-12);
+    assertEquals(0.25, pp.get("caravan_over_native_avg_ts").asDouble(), 1e-12);
+    assertEquals(0.25, pp.get("caravan_over_native_median_ts").asDouble(), 1e-12);
+    assertEquals(0.5, j.get("ratios").get(1).get("caravan_over_native_avg_ts").asDouble(), 1e-12);
+    // llama-bench's tgN starts from an empty cache: no prompt
+    JsonNode nativeTg = j.get("results").get(5);
+    assertEquals("native", nativeTg.get("engine").asText());
+    assertEquals(0, nativeTg.get("n_prompt").asInt());
+    assertEquals(10, nativeTg.get("n_gen").asInt());
+  }
+
+  @Test
+  void nativeAloneBesideCaravanHasOneRatioColumn() {
+    List<BenchReport.EngineInfo> engines = List.of(new BenchReport.EngineInfo("caravan", "Java vector-512", ""), new BenchReport.EngineInfo("native", "CPU llama-bench", ""));
+    List<BenchReport.Result> results = List.of(new BenchReport.Result(TG, "caravan", new long[] {1_000_000_000L}), new BenchReport.Result(TG, "native", new long[] {800_000_000L}));
+    BenchReport report = new BenchReport(new BenchReport.ModelInfo(Path.of("m.gguf"), "llama 1B Q4_0", 1L << 29, 1_100_048_384L, 32000), 1, 1, 0, 1, engines, results, Instant.EPOCH, "0", "0");
+    List<String> lines = report.table().lines().toList();
+    assertEquals(List.of("caravan / native"), cells(lines.get(0)).subList(9, cells(lines.get(0)).size()));
+    assertEquals("0.80", cells(lines.get(2)).get(9));
+    JsonNode ratio = report.toJson().get("ratios").get(0);
+    assertEquals(0.8, ratio.get("caravan_over_native_avg_ts").asDouble(), 1e-12);
+    assertFalse(ratio.has("caravan_over_llamacpp_avg_ts"), ratio.toString());
+  }
 }

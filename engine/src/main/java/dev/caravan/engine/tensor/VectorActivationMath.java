@@ -177,8 +177,16 @@ final class VectorActivationMath {
     }
   }
 
-  /** {@link ExpF#exp} on every lane, with the same operations. */
-  static FloatVector exp(FloatVector x) {
+  /**
+   * {@link ExpF#exp} on every lane, with the same operations. Lanes outside [{@link ExpF#MIN}, {@link ExpF#MAX}] are
+   * computed from 0 instead and then replaced by 0 or +inf: computed from themselves, their 2^n factors would be
+   * subnormal, zero or garbage and the multiplications slow (on AMD Zen 4, SwiGLU of N(0, 100) gates ran 1.6x slower
+   * than of N(0, 1) ones, softmax over a range of 1000 1.3x; {@code ValueSpeedHarness}). In-range lanes are unchanged.
+   */
+  static FloatVector exp(FloatVector x0) {
+    VectorMask<Float> under = x0.compare(VectorOperators.LT, ExpF.MIN);
+    VectorMask<Float> over = x0.compare(VectorOperators.GT, ExpF.MAX);
+    FloatVector x = x0.blend(0f, under.or(over));
     FloatVector t = x.fma(ExpF.LOG2E, ExpF.ROUND);
     FloatVector n = t.sub(ExpF.ROUND);
     IntVector ni = t.reinterpretAsInts().sub(ExpF.ROUND_BITS);
@@ -193,11 +201,11 @@ final class VectorActivationMath {
     IntVector n1 = ni.lanewise(VectorOperators.ASHR, 1);
     IntVector n2 = ni.sub(n1);
     FloatVector e = y.mul(n1.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats()).mul(n2.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats());
-    // out of range: 0 below MIN, +inf above MAX, NaN stays NaN
-    e = e.blend(0f, x.compare(VectorOperators.LT, ExpF.MIN));
-    e = e.blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, ExpF.MAX));
-    VectorMask<Float> nan = x.compare(VectorOperators.NE, x);
-    return e.blend(x, nan);
+    // out of range: 0 below MIN, +inf above MAX, NaN stays NaN (it compares false with both bounds)
+    e = e.blend(0f, under);
+    e = e.blend(Float.POSITIVE_INFINITY, over);
+    VectorMask<Float> nan = x0.compare(VectorOperators.NE, x0);
+    return e.blend(x0, nan);
   }
 
   /** Lane sum of a double vector in a fixed pairwise order. */

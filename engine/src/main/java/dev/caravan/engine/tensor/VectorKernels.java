@@ -67,6 +67,13 @@ public final class VectorKernels implements Kernels {
   /** Float vector width in bits, chosen once per JVM ({@link VectorWidth}). */
   static final int BITS = VectorWidth.BITS;
 
+  /**
+   * Whether one-token {@link #dotRows} runs four rows per kernel call where a four-row kernel exists
+   * ({@code -Dcaravan.kernels.multiRow=true}; same results). Off by default: on AMD Zen 4 it is slower when the weights
+   * stream from memory, as they do in decoding (see {@code VectorDots.dotQ8_0x4}). Read once.
+   */
+  static final boolean MULTI_ROW = Boolean.getBoolean("caravan.kernels.multiRow");
+
   /** Rows dequantized together by {@link #dotRows} before the token loop. */
   static final int ROW_TILE = 8;
   /** Tokens that share one pass over the dequantized rows. */
@@ -91,7 +98,7 @@ public final class VectorKernels implements Kernels {
 
   @Override
   public String name() {
-    return "vector-" + BITS;
+    return "vector-" + BITS + (MULTI_ROW ? " (four-row decode kernels)" : "");
   }
 
   // ---------------------------------------------------------------- single token
@@ -119,6 +126,28 @@ public final class VectorKernels implements Kernels {
       case Q6_K -> VectorDots.dotQ6_K(s, base, n / 256, x, xOff, lanes);
       default -> throw new UnsupportedOperationException("no kernels for " + w.type() + " weights");
     };
+  }
+
+  /**
+   * One token, rows four at a time for the types with a four-row kernel ({@code VectorDots.dot*x4}: each x vector
+   * loaded once for four rows, eight independent accumulators, the same per-row operations and reduction, so the same
+   * bits as {@link #dotRow}). Returns the first row not done (the remainder, or every row for other types).
+   */
+  private static int dotRows4(WeightMatrix w, int rowFrom, int rowTo, float[] x, int xOff, float[] out, int outOff, Scratch scratch) {
+    MemorySegment s = w.data();
+    long rowBytes = w.rowBytes();
+    int n = w.cols();
+    int r = rowFrom;
+    switch (w.type()) {
+      case Q8_0 -> {
+        for (; r + 4 <= rowTo; r += 4) {
+          VectorDots.dotQ8_0x4(s, w.rowOffset(r), rowBytes, n / 32, x, xOff, out, outOff + r, scratch.lanes);
+        }
+      }
+      default -> {
+      }
+    }
+    return r;
   }
 
   // ---------------------------------------------------------------- dequantize
@@ -172,7 +201,11 @@ public final class VectorKernels implements Kernels {
     Scratch scratch = SCRATCH.get();
     float[] lanes = scratch.lanes;
     if (nTokens == 1) {
-      for (int r = rowFrom; r < rowTo; r++) {
+      int r = rowFrom;
+      if (MULTI_ROW) {
+        r = dotRows4(w, rowFrom, rowTo, x, xOff, out, outOff, scratch);
+      }
+      for (; r < rowTo; r++) {
         out[outOff + r] = dotRow(w, r, x, xOff, scratch);
       }
       return;

@@ -180,7 +180,7 @@ class VectorActivationMathTest {
     assertEquals(Float.POSITIVE_INFINITY, ExpF.exp(Float.POSITIVE_INFINITY));
     assertTrue(Float.isNaN(ExpF.exp(Float.NaN)));
     assertTrue(Float.isFinite(ExpF.exp(88.72f)));
-    float[] edges = {Float.NaN, Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY, -100f, 89f, 88.75f, -87.34f, -0f, 0f, 1e-30f, -1e-30f, 3f, -3f, 10f, 50f, -50f, 88.7228f};
+    float[] edges = {Float.NaN, Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY, -100f, -1e30f, 1e30f, -87.33654f, -87.3365f, 88.8f, 88.81f, 89f, 88.75f, -87.34f, -0f, 0f, 1e-30f, -1e-30f, 3f, -3f, 10f, 50f, -50f, 88.7228f};
     float[] ve = edges.clone();
     VectorActivationMath.exp(ve, 0, ve.length);
     for (int i = 0; i < edges.length; i++) {

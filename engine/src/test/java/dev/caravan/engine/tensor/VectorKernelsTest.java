@@ -56,7 +56,7 @@ class VectorKernelsTest {
 
   @Test
   void namesTheWidth() {
-    assertEquals("vector-" + VectorKernels.BITS, VECTOR.name());
+    assertEquals("vector-" + VectorKernels.BITS + (VectorKernels.MULTI_ROW ? " (four-row decode kernels)" : ""), VECTOR.name());
   }
 
   @ParameterizedTest(name = "{0} x {1}")
@@ -132,6 +132,47 @@ class VectorKernelsTest {
         float single = VECTOR.dot(w, r, x, tok * cols);
         assertEquals(Float.floatToRawIntBits(single), Float.floatToRawIntBits(out[tok * rows + r]), t + " row " + r + " token " + tok);
       }
+    }
+  }
+
+  /** The one-token path runs several rows per kernel call (four-row kernels plus a remainder): each row gives dot's bits. */
+  @ParameterizedTest(name = "{0} x {1}")
+  @MethodSource("shapes")
+  void oneTokenDotRowsIsBitIdenticalToDot(GgmlType t, int cols) {
+    int rows = 11;
+    WeightMatrix w = TestWeights.random(t, rows, cols, seed(t, cols) + 4, ARENA);
+    float[] x = TestWeights.activations(cols + 5, seed(t, cols) + 5);
+    int[][] ranges = {{0, rows}, {1, rows}, {3, 8}, {2, 3}, {4, 8}};
+    for (int[] range : ranges) {
+      float[] out = new float[rows + 2];
+      java.util.Arrays.fill(out, -1f);
+      VECTOR.dotRows(w, range[0], range[1], x, 5, cols, 1, out, 2, rows);
+      for (int r = 0; r < rows; r++) {
+        if (r < range[0] || r >= range[1]) {
+          assertEquals(-1f, out[2 + r], t + " row " + r + " is outside [" + range[0] + ", " + range[1] + ") and must stay untouched");
+          continue;
+        }
+        float single = VECTOR.dot(w, r, x, 5);
+        assertEquals(Float.floatToRawIntBits(single), Float.floatToRawIntBits(out[2 + r]), t + " x " + cols + " rows [" + range[0] + ", " + range[1] + ") row " + r + ": dot " + single + ", dotRows " + out[2 + r]);
+      }
+    }
+  }
+
+  /** The four-row Q8_0 kernel (opt-in, {@code -Dcaravan.kernels.multiRow=true}) gives four dots' bits. */
+  @ParameterizedTest(name = "Q8_0 x {0}")
+  @org.junit.jupiter.params.provider.ValueSource(ints = {32, 64, 96, 160, 288, 2048, 5632})
+  void fourRowQ8_0KernelIsBitIdenticalToDot(int cols) {
+    WeightMatrix w = TestWeights.random(GgmlType.Q8_0, 9, cols, seed(GgmlType.Q8_0, cols) + 6, ARENA);
+    float[] x = TestWeights.activations(cols + 3, seed(GgmlType.Q8_0, cols) + 7);
+    for (int r0 : new int[] {0, 1, 5}) {
+      float[] out = new float[6];
+      VectorDots.dotQ8_0x4(w.data(), w.rowOffset(r0), w.rowBytes(), cols / 32, x, 3, out, 1, new float[16]);
+      for (int i = 0; i < 4; i++) {
+        float single = VECTOR.dot(w, r0 + i, x, 3);
+        assertEquals(Float.floatToRawIntBits(single), Float.floatToRawIntBits(out[1 + i]), "cols " + cols + " row " + (r0 + i) + ": dot " + single + ", four-row kernel " + out[1 + i]);
+      }
+      assertEquals(0f, out[0]);
+      assertEquals(0f, out[5]);
     }
   }
 
