@@ -168,12 +168,8 @@ class PipelineExecutorTest {
   @Test
   void aLostWorkerFailsTheBatchesOnItsPlanNamingTheStage() throws Exception {
     // a stage 0 that takes frames and never answers: the batch stays on its way until the worker is declared lost
-    String name = name("silent");
-    Server silent = InProcessServerBuilder.forName(name).directExecutor().addService(new SilentShard()).build().start();
-    open.add(() -> silent.shutdownNow().awaitTermination(5, TimeUnit.SECONDS));
+    String name = silentPlan();
     int layers = whole.config().layers();
-    Plan plan = new Plan(EPOCH, "stories260K", layers, List.of(new StageAssignment(0, "w-silent", Channels.IN_PROCESS + name, 0, layers)));
-    book.update(s -> s.withLatest(plan).withServing(plan));
     PipelineExecutor pipeline = executor(Duration.ofSeconds(60));
     CompletableFuture<float[]> result = pipeline.execute(oneSequence());
     pipeline.workerLost("w-silent", "worker in-process:silent left the cluster");
@@ -184,12 +180,7 @@ class PipelineExecutorTest {
 
   @Test
   void noAnswerWithinTheStepTimeoutFailsUnavailable() throws Exception {
-    String name = name("silent");
-    Server silent = InProcessServerBuilder.forName(name).directExecutor().addService(new SilentShard()).build().start();
-    open.add(() -> silent.shutdownNow().awaitTermination(5, TimeUnit.SECONDS));
-    int layers = whole.config().layers();
-    Plan plan = new Plan(EPOCH, "stories260K", layers, List.of(new StageAssignment(0, "w-silent", Channels.IN_PROCESS + name, 0, layers)));
-    book.update(s -> s.withLatest(plan).withServing(plan));
+    String name = silentPlan();
     PipelineExecutor pipeline = executor(Duration.ofMillis(300));
     ExecutionException e = assertThrows(ExecutionException.class, () -> pipeline.execute(oneSequence()).get(10, TimeUnit.SECONDS));
     assertTrue(e.getCause().getMessage().startsWith("no answer from the pipeline within 0 s (stage 0 at " + Channels.IN_PROCESS + name), e.getCause().getMessage());
@@ -200,6 +191,17 @@ class PipelineExecutorTest {
     PipelineExecutor pipeline = executor(Duration.ofSeconds(30));
     ExecutionException e = assertThrows(ExecutionException.class, () -> pipeline.execute(oneSequence()).get(1, TimeUnit.SECONDS));
     assertEquals("plan #" + EPOCH + " is no longer available", e.getCause().getMessage());
+  }
+
+  /** A one-stage serving plan whose worker ("w-silent") is a {@link SilentShard}; returns its in-process name. */
+  private String silentPlan() throws Exception {
+    String name = name("silent");
+    Server silent = InProcessServerBuilder.forName(name).directExecutor().addService(new SilentShard()).build().start();
+    open.add(() -> silent.shutdownNow().awaitTermination(5, TimeUnit.SECONDS));
+    int layers = whole.config().layers();
+    Plan plan = new Plan(EPOCH, "stories260K", layers, List.of(new StageAssignment(0, "w-silent", Channels.IN_PROCESS + name, 0, layers)));
+    book.update(s -> s.withLatest(plan).withServing(plan));
+    return name;
   }
 
   private static ScheduledBatch oneSequence() {
