@@ -177,6 +177,7 @@ public final class ShardWorker implements AutoCloseable {
     try {
       if (node.install(plan, uuid)) {
         hz.<String, Long>getMap(ClusterNames.READY).executeOnKey(uuid, new MaxEpoch(plan.epoch()));
+        LOG.info("ready for plan #{} (t={} ms)", plan.epoch(), System.nanoTime() / 1_000_000);
       }
     } catch (IOException | RuntimeException e) {
       LOG.error("cannot load my layers of {}", plan, e);

@@ -106,7 +106,7 @@ final class StageHost implements AutoCloseable {
     if (model == null) {
       long t0 = System.nanoTime();
       model = LlamaModel.open(modelPath, mine.range(), parallel, bytes -> {});
-      LOG.info("loaded layers {} of {} in {} ms", mine.range(), modelPath.getFileName(), (System.nanoTime() - t0) / 1_000_000);
+      LOG.info("loaded layers {} of {} in {} ms (t={} ms)", mine.range(), modelPath.getFileName(), (System.nanoTime() - t0) / 1_000_000, System.nanoTime() / 1_000_000);
     }
     String next = mine.index() + 1 < plan.stages().size() ? plan.stages().get(mine.index() + 1).grpcAddress() : null;
     HostedStage stage = new HostedStage(plan.epoch(), mine.index(), plan.stages().size(), mine.range(), model, next);

@@ -201,7 +201,7 @@ public final class PlanManager implements AutoCloseable {
       return false;
     }
     String address = m.getAttribute(ClusterNames.ATTR_GRPC);
-    LOG.warn("worker left: {} at {}", uuid, address);
+    LOG.warn("worker left: {} at {} (t={} ms)", uuid, address, monoMillis());
     String why = "worker " + address + " left the cluster";
     pipeline.workerLost(uuid, why);
     PlanBook.Snapshot now = book.snapshot();
@@ -271,7 +271,7 @@ public final class PlanManager implements AutoCloseable {
       listener.servingPlanChanged(null, reason);
       LOG.warn("no plan: {}", reason);
     } else {
-      LOG.info("new {}", next);
+      LOG.info("published {} (t={} ms)", next, monoMillis());
       checkReady();
     }
   }
@@ -314,7 +314,7 @@ public final class PlanManager implements AutoCloseable {
     }
     book.update(s -> s.withServing(latest));
     listener.servingPlanChanged(latest, null);
-    LOG.info("serving {}", latest);
+    LOG.info("serving {} (t={} ms)", latest, monoMillis());
   }
 
   /** Asks the serving core which epochs are still in use; the answer comes back to this thread. */
@@ -347,6 +347,15 @@ public final class PlanManager implements AutoCloseable {
     pipeline.retireBelow(oldest); // reads the retiring plans from the book: drop them only after
     book.update(s -> s.retireBelow(oldest));
     LOG.info("retired plans below #{}", oldest);
+  }
+
+  /**
+   * The monotonic clock in milliseconds, stamped on the log lines of a recovery (worker lost, plan published, plan
+   * serving) so the phases can be timed from the logs. On Linux {@code System.nanoTime} is CLOCK_MONOTONIC, one clock
+   * for every process on the host: a worker's and the coordinator's stamps compare.
+   */
+  static long monoMillis() {
+    return System.nanoTime() / 1_000_000;
   }
 
   /** Pipeline order: join order (older members first), by member list position. */
