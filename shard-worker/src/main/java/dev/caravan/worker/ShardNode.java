@@ -81,6 +81,35 @@ public final class ShardNode implements AutoCloseable {
     return host.install(plan, selfUuid) != null;
   }
 
+  /**
+   * Keeps the layers of every stage of {@code plan} loaded and warm, for a spare that may take any of them over: opens
+   * what is not open yet (on the calling thread, as {@link #install} does) and runs each newly opened range once on the
+   * compute thread; ranges of older plans are closed. Blocks until done.
+   *
+   * @return how many ranges were opened now
+   */
+  public int warmAsSpare(Plan plan) throws IOException {
+    java.util.Set<dev.caravan.engine.model.LayerRange> ranges = new java.util.HashSet<>();
+    int opened = 0;
+    for (dev.caravan.cluster.StageAssignment s : plan.stages()) {
+      ranges.add(s.range());
+      if (host.prepareSpare(s.range())) {
+        opened++;
+        router.onCompute(() -> {
+          host.warmUp(s.range());
+          return null;
+        }).join();
+      }
+    }
+    host.keepSpareRanges(ranges);
+    return opened;
+  }
+
+  /** No longer a spare: closes the ranges kept for it. */
+  public void stopSpare() {
+    host.keepSpareRanges(java.util.Set.of());
+  }
+
   /** Where other nodes reach this one. */
   public String address() {
     return address;

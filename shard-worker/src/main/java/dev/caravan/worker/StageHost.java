@@ -78,6 +78,8 @@ final class StageHost implements AutoCloseable {
   private final WorkerMetrics metrics;
   private final Supplier<String> selfAddress;
   private final Map<Long, HostedStage> stages = new ConcurrentHashMap<>();
+  /** Ranges a spare keeps loaded and warm for the stage it may take over; {@link #install} takes its model from here. */
+  private final Map<LayerRange, LlamaModel> spareRanges = new ConcurrentHashMap<>();
 
   /** @param selfAddress this worker's gRPC address, named in error frames (known once its server is bound) */
   StageHost(Path modelPath, Parallel parallel, WorkerMetrics metrics, Supplier<String> selfAddress) {
@@ -104,6 +106,12 @@ final class StageHost implements AutoCloseable {
       }
     }
     if (model == null) {
+      model = spareRanges.remove(mine.range()); // a spare taking over: loaded and warm already
+      if (model != null) {
+        LOG.info("taking over layers {} as a spare: loaded already (t={} ms)", mine.range(), System.nanoTime() / 1_000_000);
+      }
+    }
+    if (model == null) {
       long t0 = System.nanoTime();
       model = LlamaModel.open(modelPath, mine.range(), parallel, bytes -> {});
       LOG.info("loaded layers {} of {} in {} ms (t={} ms)", mine.range(), modelPath.getFileName(), (System.nanoTime() - t0) / 1_000_000, System.nanoTime() / 1_000_000);
@@ -114,6 +122,51 @@ final class StageHost implements AutoCloseable {
     metrics.layers.set(mine.range().size());
     LOG.info("serving stage {} of plan #{}: layers {}, next hop {}", mine.index(), plan.epoch(), mine.range(), next == null ? "coordinator" : next);
     return stage;
+  }
+
+  /**
+   * Opens the layers of {@code range} for a stage this worker may take over as a spare (loader thread); false when they
+   * are open already. {@link #warmUp} then runs them once.
+   */
+  synchronized boolean prepareSpare(LayerRange range) throws IOException {
+    if (spareRanges.containsKey(range)) {
+      return false;
+    }
+    spareRanges.put(range, LlamaModel.open(modelPath, range, parallel, bytes -> {}));
+    return true;
+  }
+
+  /**
+   * Runs a spare range once, a prompt-sized batch and then one decode token on a throwaway cache, so its weights are
+   * paged in and both code paths compiled before a failover needs them. Compute thread.
+   */
+  void warmUp(LayerRange range) {
+    LlamaModel model = spareRanges.get(range);
+    if (model == null) {
+      return;
+    }
+    LayerStack compute = model.layers();
+    KvCache cache = compute.newCache(32);
+    int dim = compute.config().dim();
+    for (int tokens : new int[] {16, 1}) {
+      Batch batch = new Batch(tokens);
+      for (int i = 0; i < tokens; i++) {
+        batch.add(1, cache.length() + i, cache, i == tokens - 1);
+      }
+      float[] hidden = compute.isFirst() ? null : new float[tokens * dim];
+      compute.forward(batch, hidden, new float[compute.outputSize(batch)]);
+    }
+  }
+
+  /** Closes the spare ranges not in {@code keep} (this worker is no spare any more, or the plan's ranges moved). */
+  synchronized void keepSpareRanges(java.util.Set<LayerRange> keep) {
+    for (Iterator<Map.Entry<LayerRange, LlamaModel>> it = spareRanges.entrySet().iterator(); it.hasNext(); ) {
+      Map.Entry<LayerRange, LlamaModel> e = it.next();
+      if (!keep.contains(e.getKey())) {
+        it.remove();
+        e.getValue().close();
+      }
+    }
   }
 
   /** Drops stages (and their caches) of epochs below {@code epoch}; closes models no remaining stage uses. */
@@ -351,5 +404,7 @@ final class StageHost implements AutoCloseable {
       s.model.close();
     }
     stages.clear();
+    spareRanges.values().forEach(LlamaModel::close);
+    spareRanges.clear();
   }
 }
