@@ -36,7 +36,9 @@ import java.util.regex.Pattern;
  * <pre>
  *   RecoveryBenchmark [--trials 20] [--stages 2] [--spares 0,1] [--before 4] [--after 12] NAME=GGUF ...
  * </pre>
- * {@code stories260K} as a NAME with no file means the shared test model.
+ * {@code stories260K} as a NAME with no file means the shared test model. The table's "undisturbed" column is the same
+ * request without a fault: time to first token / pause between tokens, for scale (re-prefill recomputes the prompt and
+ * the tokens so far, so it costs about a first token).
  */
 public final class RecoveryBenchmark {
   private static final String PROMPT = "Once upon a time";
@@ -45,6 +47,12 @@ public final class RecoveryBenchmark {
 
   /** One trial: the gap and its phases in ms (NaN: not seen). */
   record Trial(int stage, double gap, double detect, double replan, double load, double prefill, boolean sameTokens) {}
+
+  /** What the same request costs undisturbed: time to first token and the median pause between tokens, ms. */
+  record Steady(double ttft, double token) {}
+
+  /** One configuration's trials. */
+  record Result(List<Trial> trials, Steady steady) {}
 
   private RecoveryBenchmark() {}
 
@@ -75,7 +83,7 @@ public final class RecoveryBenchmark {
     List<String> rows = new ArrayList<>();
     for (String[] m : models) {
       for (int s : spares) {
-        List<Trial> result = run(Path.of(m[1]), m[0], stages, s, trials, before, after);
+        Result result = run(Path.of(m[1]), m[0], stages, s, trials, before, after);
         rows.add(row(m[0], stages, s, result));
         System.out.println(header(cpu));
         rows.forEach(System.out::println);
@@ -83,9 +91,10 @@ public final class RecoveryBenchmark {
     }
   }
 
-  private static List<Trial> run(Path model, String name, int stages, int spares, int trials, int before, int after) throws Exception {
+  private static Result run(Path model, String name, int stages, int spares, int trials, int before, int after) throws Exception {
     System.out.printf("%n== %s: %d stages, %d spare(s), %d trials ==%n", name, stages, spares, trials);
     List<Trial> out = new ArrayList<>();
+    Steady steady;
     List<String> coordinatorArgs = new ArrayList<>(List.of("--no-plan-wait", "PT60S"));
     if (spares > 0) {
       coordinatorArgs.addAll(List.of("--spares", Integer.toString(spares)));
@@ -99,6 +108,8 @@ public final class RecoveryBenchmark {
       awaitSpares(cluster, workers, spares);
       GenerateRequest request = GenerationClient.greedy(PROMPT, before + after).build();
       int[] reference = GenerationClient.generate(cluster.channel(), request, 300).idArray();
+      steady = steady(cluster, request);
+      System.out.printf(Locale.ROOT, "undisturbed: first token after %.0f ms, then one every %.0f ms%n", steady.ttft(), steady.token());
       for (int t = 0; t < trials; t++) {
         int victimStage = t % stages;
         Trial trial = trial(cluster, workers, request, reference, before, victimStage);
@@ -113,7 +124,31 @@ public final class RecoveryBenchmark {
         GenerationClient.generate(cluster.channel(), request, 300);
       }
     }
-    return out;
+    return new Result(out, steady);
+  }
+
+  /** Three undisturbed runs of {@code request}: median time to first token and median pause between tokens. */
+  private static Steady steady(LocalCluster cluster, GenerateRequest request) {
+    List<Double> ttft = new ArrayList<>();
+    List<Double> gaps = new ArrayList<>();
+    for (int i = 0; i < 3; i++) {
+      long t0 = System.nanoTime();
+      Iterator<GenerateResponse> it = InferenceGrpc.newBlockingStub(cluster.channel()).withDeadlineAfter(300, TimeUnit.SECONDS).generate(request);
+      List<Integer> ids = new ArrayList<>();
+      List<Long> arrivals = new ArrayList<>();
+      while (it.hasNext()) {
+        record(it.next(), ids, arrivals);
+      }
+      ttft.add((arrivals.get(0) - t0) / 1e6);
+      for (int k = 1; k < arrivals.size(); k++) {
+        gaps.add((arrivals.get(k) - arrivals.get(k - 1)) / 1e6);
+      }
+    }
+    return new Steady(median(ttft), median(gaps));
+  }
+
+  private static double median(List<Double> v) {
+    return v.stream().sorted().toList().get((v.size() - 1) / 2);
   }
 
   /** Waits until {@code spares} live workers say they are warm for the newest plan (their log says so). */
@@ -168,7 +203,7 @@ public final class RecoveryBenchmark {
         continue;
       }
       double at = Long.parseLong(m.group(1));
-      if (Double.isNaN(detected) && (line.contains("worker left") || line.contains("suspect"))) {
+      if (Double.isNaN(detected) && (line.contains("failed a batch") || line.contains("worker left") || line.contains("suspected worker"))) {
         detected = at;
       } else if (Double.isNaN(published) && line.contains("published plan #")) {
         published = at;
@@ -197,15 +232,16 @@ public final class RecoveryBenchmark {
   }
 
   private static String header(String cpu) {
-    return String.format(Locale.ROOT, "%nrecovery after SIGKILL of one stage (%s; ms: p50 / max over trials)%n%-14s %6s %6s %17s %15s %15s %15s %15s %s",
-        cpu, "model", "stages", "spares", "gap", "detect", "re-plan", "layer load", "re-prefill", "tokens");
+    return String.format(Locale.ROOT, "%nrecovery after SIGKILL of one stage (%s; ms: p50 / max over trials)%n%-14s %6s %6s %17s %15s %15s %15s %15s %13s %s",
+        cpu, "model", "stages", "spares", "gap", "detect", "re-plan", "layer load", "re-prefill", "undisturbed", "tokens");
   }
 
-  private static String row(String name, int stages, int spares, List<Trial> trials) {
+  private static String row(String name, int stages, int spares, Result r) {
+    List<Trial> trials = r.trials();
     long differ = trials.stream().filter(t -> !t.sameTokens()).count();
-    return String.format(Locale.ROOT, "%-14s %6d %6d %17s %15s %15s %15s %15s %s", name, stages, spares,
+    return String.format(Locale.ROOT, "%-14s %6d %6d %17s %15s %15s %15s %15s %13s %s", name, stages, spares,
         stat(trials, Trial::gap), stat(trials, Trial::detect), stat(trials, Trial::replan), stat(trials, Trial::load), stat(trials, Trial::prefill),
-        differ == 0 ? "all equal" : differ + " differ");
+        String.format(Locale.ROOT, "%.0f / %.0f", r.steady().ttft(), r.steady().token()), differ == 0 ? "all equal" : differ + " differ");
   }
 
   private static String stat(List<Trial> trials, java.util.function.ToDoubleFunction<Trial> f) {

@@ -158,6 +158,25 @@ final class StageHost implements AutoCloseable {
     }
   }
 
+  /**
+   * Serves frames of {@code epoch} — a warm-up epoch below every real one — through the spare range of {@code stage},
+   * as that stage of a {@code stageCount}-stage plan with no next hop (results go to the frame's reply-to), so a spare's
+   * frame path runs once before a failover needs it. Returns the hidden size the stage takes (for its input frame).
+   */
+  synchronized int hostWarmUp(long epoch, StageAssignment stage, int stageCount) {
+    LlamaModel model = spareRanges.get(stage.range());
+    if (model == null || epoch > 0) {
+      throw new IllegalStateException("no spare range " + stage.range() + " to warm up, or " + epoch + " is a real plan's epoch");
+    }
+    stages.put(epoch, new HostedStage(epoch, stage.index(), stageCount, stage.range(), model, null));
+    return model.config().dim();
+  }
+
+  /** Stops serving a warm-up epoch; its model stays among the spare ranges. */
+  synchronized void dropWarmUp(long epoch) {
+    stages.remove(epoch);
+  }
+
   /** Closes the spare ranges not in {@code keep} (this worker is no spare any more, or the plan's ranges moved). */
   synchronized void keepSpareRanges(java.util.Set<LayerRange> keep) {
     for (Iterator<Map.Entry<LayerRange, LlamaModel>> it = spareRanges.entrySet().iterator(); it.hasNext(); ) {
@@ -177,7 +196,7 @@ final class StageHost implements AutoCloseable {
       if (s.epoch < epoch) {
         it.remove();
         dropped += s.sessions.size();
-        if (stages.values().stream().noneMatch(o -> o.model == s.model)) {
+        if (stages.values().stream().noneMatch(o -> o.model == s.model) && !spareRanges.containsValue(s.model)) {
           s.model.close();
         }
         LOG.info("retired stage {} of plan #{}", s.index, s.epoch);
