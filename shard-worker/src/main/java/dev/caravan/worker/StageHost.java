@@ -419,11 +419,12 @@ final class StageHost implements AutoCloseable {
 
   @Override
   public void close() {
-    for (HostedStage s : stages.values()) {
-      s.model.close();
-    }
+    // stages of several epochs share the model of one range: close each model once
+    java.util.Set<LlamaModel> models = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+    stages.values().forEach(st -> models.add(st.model));
+    models.addAll(spareRanges.values());
+    models.forEach(LlamaModel::close);
     stages.clear();
-    spareRanges.values().forEach(LlamaModel::close);
     spareRanges.clear();
   }
 }
