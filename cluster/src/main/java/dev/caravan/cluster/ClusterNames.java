@@ -10,6 +10,11 @@ public final class ClusterNames {
   public static final String KV = "caravan.kv";
   /** IMap&lt;String workerUuid, Long epoch&gt;: the newest plan epoch whose layers the worker has loaded. */
   public static final String READY = "caravan.ready";
+  /**
+   * IMap&lt;String workerUuid, Long epoch&gt;: the workers held back as spares, each with the plan epoch whose ranges it
+   * should keep loaded and warm (written by the coordinator; a worker not listed is no spare).
+   */
+  public static final String SPARES = "caravan.spares";
   /** IMap&lt;String workerUuid, String state&gt;: "draining" once a worker was asked to leave. */
   public static final String WORKER_STATE = "caravan.worker-state";
 

@@ -2,7 +2,9 @@ package dev.caravan.cluster;
 
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Splits a model's layers into contiguous ranges over workers, in proportion to each worker's speed and never past
@@ -13,7 +15,95 @@ public final class Planner {
   /** A worker the planner may use. {@code order} fixes the pipeline order (e.g. join order). */
   public record Candidate(String uuid, String grpcAddress, WorkerCapacity capacity, long order) {}
 
+  /**
+   * A plan and the workers held back from it as spares, in pipeline order. A spare serves no layers; it keeps the ranges
+   * it could take over loaded, so that when a stage is lost it takes that stage's place and nobody else moves.
+   */
+  public record Layout(Plan plan, List<Candidate> spares) {
+    public Layout {
+      spares = List.copyOf(spares);
+    }
+
+    public List<String> spareUuids() {
+      return spares.stream().map(Candidate::uuid).toList();
+    }
+  }
+
   private Planner() {}
+
+  /**
+   * Plans like {@link #plan(long, String, int, long, List)} but holds back up to {@code spares} workers, and keeps the
+   * stages of {@code previous} where it can:
+   *
+   * <ul>
+   *   <li>When every stage of {@code previous} is still among {@code workers} and at most {@code spares} others are left
+   *       over, the stages stay as they are and the others are the spares (a worker that joins becomes a spare without
+   *       moving anyone).
+   *   <li>When stages of {@code previous} lost their worker, each lost stage goes — same index, same layers — to a
+   *       left-over worker that can hold its layers, the oldest first (the one that has been a spare longest, so it has
+   *       its layers loaded); the other stages stay. What is left over after that must fit in {@code spares} again.
+   *   <li>Otherwise (no spare can take a lost stage, or more workers are left over than spares are wanted) the layers are
+   *       split afresh over all but the {@code spares} newest workers (fewer are held back if the rest could not hold
+   *       the model, and at least one worker serves).
+   * </ul>
+   *
+   * With {@code spares == 0} this is {@link #plan(long, String, int, long, List)}: every worker serves, and a lost
+   * stage's layers are split afresh over the survivors.
+   *
+   * @param previous the plan in use (null or empty: none)
+   */
+  public static Layout plan(long epoch, String model, int layers, long bytesPerLayer, List<Candidate> workers, int spares, Plan previous) {
+    if (spares <= 0) {
+      return new Layout(plan(epoch, model, layers, bytesPerLayer, workers), List.of());
+    }
+    List<Candidate> sorted = new ArrayList<>(workers);
+    sorted.sort(Comparator.comparingLong(Candidate::order).thenComparing(Candidate::uuid));
+    Layout kept = keep(epoch, model, layers, bytesPerLayer, sorted, spares, previous);
+    if (kept != null) {
+      return kept;
+    }
+    for (int held = Math.min(spares, sorted.size() - 1); held >= 0; held--) {
+      List<Candidate> serving = sorted.subList(0, sorted.size() - held);
+      Plan p = plan(epoch, model, layers, bytesPerLayer, serving);
+      if (!p.isEmpty() || held == 0) {
+        return new Layout(p, p.isEmpty() ? List.of() : sorted.subList(sorted.size() - held, sorted.size()));
+      }
+    }
+    throw new AssertionError("unreachable");
+  }
+
+  /** {@code previous}'s stages with lost workers replaced by left-over ones, or null when that does not work out. */
+  private static Layout keep(long epoch, String model, int layers, long bytesPerLayer, List<Candidate> sorted, int spares, Plan previous) {
+    if (previous == null || previous.isEmpty() || !previous.model().equals(model) || previous.layers() != layers) {
+      return null;
+    }
+    Map<String, Candidate> byUuid = new HashMap<>();
+    sorted.forEach(c -> byUuid.put(c.uuid(), c));
+    List<Candidate> free = new ArrayList<>(sorted);
+    free.removeIf(c -> previous.involves(c.uuid()));
+    List<StageAssignment> stages = new ArrayList<>();
+    for (StageAssignment s : previous.stages()) {
+      Candidate alive = byUuid.get(s.workerUuid());
+      if (alive != null) {
+        stages.add(new StageAssignment(s.index(), alive.uuid(), alive.grpcAddress(), s.layerStart(), s.layerEnd()));
+        continue;
+      }
+      Candidate spare = free.stream().filter(c -> fits(c, s.layerEnd() - s.layerStart(), bytesPerLayer)).findFirst().orElse(null);
+      if (spare == null) {
+        return null;
+      }
+      free.remove(spare);
+      stages.add(new StageAssignment(s.index(), spare.uuid(), spare.grpcAddress(), s.layerStart(), s.layerEnd()));
+    }
+    if (free.size() > spares) {
+      return null; // more workers than the plan and its spares want: split afresh
+    }
+    return new Layout(new Plan(epoch, model, layers, stages), free);
+  }
+
+  private static boolean fits(Candidate c, int stageLayers, long bytesPerLayer) {
+    return bytesPerLayer <= 0 || c.capacity().freeMemoryBytes() / bytesPerLayer >= stageLayers;
+  }
 
   /**
    * Plans {@code layers} layers of {@code bytesPerLayer} bytes each over {@code workers}.

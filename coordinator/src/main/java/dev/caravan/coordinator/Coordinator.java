@@ -17,11 +17,14 @@ import dev.caravan.coordinator.pipeline.PipelineResults;
 import dev.caravan.coordinator.pipeline.PlanBook;
 import dev.caravan.coordinator.pipeline.PlanListener;
 import dev.caravan.coordinator.pipeline.PlanManager;
+import dev.caravan.coordinator.core.BatchExecutor;
 import dev.caravan.coordinator.core.EngineCore;
 import dev.caravan.coordinator.core.EngineLoop;
 import dev.caravan.coordinator.core.GenerationError;
+import dev.caravan.coordinator.core.GenerationException;
 import dev.caravan.coordinator.core.OutputProcessor;
 import dev.caravan.coordinator.core.SessionRegistry;
+import dev.caravan.coordinator.scheduler.ScheduledBatch;
 import dev.caravan.coordinator.scheduler.Scheduler;
 import dev.caravan.coordinator.scheduler.SchedulerConfig;
 import dev.caravan.engine.gguf.GgufFile;
@@ -72,7 +75,8 @@ public final class Coordinator implements AutoCloseable {
       int framesInFlight,
       Duration kvReportInterval,
       int maxFailovers,
-      int maxRequestBytes) {}
+      int maxRequestBytes,
+      int spares) {}
 
 
   private final Config config;
@@ -96,7 +100,7 @@ public final class Coordinator implements AutoCloseable {
   private String address; // host:port of the public API
   private EngineCore core;
   private EngineLoop loop;
-  private PlanManager plans;
+  private volatile PlanManager plans; // read by the executor's failure reports, which may come before it is set
   private KvPlacements placements;
 
   public Coordinator(Config config) {
@@ -135,10 +139,10 @@ public final class Coordinator implements AutoCloseable {
     placements = new KvPlacements(hz, book);
 
     SessionRegistry sessions = new SessionRegistry(placements, config.sessionIdle().toNanos(), config.kvReportInterval().toNanos());
-    core = new EngineCore(new Scheduler(config.scheduler(), System::nanoTime), executor, new OutputProcessor(tokenizer, metrics), sessions, metrics, System::nanoTime,
+    core = new EngineCore(new Scheduler(config.scheduler(), System::nanoTime), new ReportingFailures(executor, this::stageFailed), new OutputProcessor(tokenizer, metrics), sessions, metrics, System::nanoTime,
         new EngineCore.Settings(modelConfig.contextLength(), config.sessionIdle(), config.noPlanWait(), config.kvReportInterval(), config.maxFailovers()));
     loop = new EngineLoop(core, this::fatal).start();
-    plans = new PlanManager(hz, modelId, fingerprint, modelConfig.layers(), bytesPerLayer, book, new CorePlanListener(core), new Pipeline(executor, placements), metrics, timers).start();
+    plans = new PlanManager(hz, modelId, fingerprint, modelConfig.layers(), bytesPerLayer, book, new CorePlanListener(core), new Pipeline(executor, placements), metrics, timers, PlanManager.Recovery.defaults().withSpares(config.spares())).start();
 
     // the public API and the workers' result sink listen on separate ports: clients never reach the sink
     InferenceService inference = new InferenceService(validator, tokenizer, core, new View(), metrics);
@@ -212,6 +216,39 @@ public final class Coordinator implements AutoCloseable {
 
   public void awaitTermination() throws InterruptedException {
     grpc.awaitTermination();
+  }
+
+  /** A batch failed as UNAVAILABLE: the plan owner probes that plan's stages (a worker that is gone is planned around at once). */
+  private void stageFailed(long epoch, String why) {
+    PlanManager p = plans;
+    if (p != null) {
+      p.stageFailed(epoch, why);
+    }
+  }
+
+  /** The pipeline executor as the core sees it, telling the plan owner of every batch lost to an unreachable stage. */
+  private record ReportingFailures(BatchExecutor inner, java.util.function.BiConsumer<Long, String> report) implements BatchExecutor {
+    @Override
+    public CompletableFuture<float[]> execute(ScheduledBatch batch) {
+      CompletableFuture<float[]> result = inner.execute(batch);
+      result.whenComplete((logits, error) -> {
+        Throwable cause = error instanceof java.util.concurrent.CompletionException && error.getCause() != null ? error.getCause() : error;
+        if (cause instanceof GenerationException ge && ge.error().kind() == GenerationError.Kind.UNAVAILABLE) {
+          report.accept(batch.epoch(), ge.error().message());
+        }
+      });
+      return result;
+    }
+
+    @Override
+    public void release(long epoch, java.util.Collection<String> cacheKeys) {
+      inner.release(epoch, cacheKeys);
+    }
+
+    @Override
+    public void close() {
+      inner.close();
+    }
   }
 
   /** The engine core as the plan owner's listener: plan changes go to its mailbox. */

@@ -58,6 +58,9 @@ public final class CoordinatorCommand implements Callable<Integer> {
   @Option(names = "--max-failovers", defaultValue = "3", description = "Times a request may lose a worker and start over on the next plan before it fails with UNAVAILABLE (default: ${DEFAULT-VALUE}).")
   int maxFailovers;
 
+  @Option(names = "--spares", defaultValue = "0", paramLabel = "N", description = "Workers to hold back as spares: each keeps the layers it would take over loaded and warm, and takes a lost stage's place with every other stage unchanged (default: ${DEFAULT-VALUE}: every worker serves).")
+  int spares;
+
   @Option(names = "--max-request-bytes", defaultValue = "16777216", description = "Largest message the public API takes; larger ones are refused with RESOURCE_EXHAUSTED (default: ${DEFAULT-VALUE}, room for a prompt of 4 Mi characters).")
   int maxRequestBytes;
 
@@ -82,10 +85,11 @@ public final class CoordinatorCommand implements Callable<Integer> {
         .check(framesInFlight >= 1 && framesInFlight <= 1024, "--frames-in-flight must be between 1 and 1024, not " + framesInFlight)
         .positive(kvReportInterval, "--kv-report-interval")
         .check(maxFailovers >= 0 && maxFailovers <= 100, "--max-failovers must be between 0 and 100, not " + maxFailovers)
+        .check(spares >= 0 && spares <= 64, "--spares must be between 0 and 64, not " + spares)
         .check(maxRequestBytes >= 1024, "--max-request-bytes must be at least 1024, not " + maxRequestBytes)
         .notNegative(drainTimeout, "--drain-timeout")
         .join(join);
-    Coordinator c = new Coordinator(new Coordinator.Config(model, cluster.clusterName(), cluster.host(), cluster.grpcPort(), internalPort, cluster.hazelcastPort(), join, cluster.metricsPort(), new SchedulerConfig(maxRunning, maxWaiting, maxBatchTokens, 1), stepTimeout, sessionIdle, noPlanWait, drainTimeout, framesInFlight, kvReportInterval, maxFailovers, maxRequestBytes));
+    Coordinator c = new Coordinator(new Coordinator.Config(model, cluster.clusterName(), cluster.host(), cluster.grpcPort(), internalPort, cluster.hazelcastPort(), join, cluster.metricsPort(), new SchedulerConfig(maxRunning, maxWaiting, maxBatchTokens, 1), stepTimeout, sessionIdle, noPlanWait, drainTimeout, framesInFlight, kvReportInterval, maxFailovers, maxRequestBytes, spares));
     Runtime.getRuntime().addShutdownHook(new Thread(c::drain, "caravan-drain"));
     c.start();
     c.awaitTermination();

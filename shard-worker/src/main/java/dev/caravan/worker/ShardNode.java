@@ -1,19 +1,30 @@
 package dev.caravan.worker;
 
+import dev.caravan.cluster.Activations;
+import dev.caravan.cluster.FrameLink;
 import dev.caravan.cluster.GrpcServer;
 import dev.caravan.cluster.Plan;
+import dev.caravan.cluster.StageAssignment;
 import dev.caravan.engine.tensor.Parallel;
 import dev.caravan.proto.v1.ActivationFrame;
+import dev.caravan.proto.v1.FrameAck;
+import dev.caravan.proto.v1.PipelineSinkGrpc;
+import dev.caravan.proto.v1.SequenceChunk;
 import dev.caravan.proto.v1.ReleaseRequest;
 import dev.caravan.proto.v1.ReleaseResponse;
 import dev.caravan.proto.v1.ShardStatusResponse;
 import io.grpc.ServerBuilder;
+import io.grpc.stub.StreamObserver;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 
 /**
@@ -38,6 +49,9 @@ public final class ShardNode implements AutoCloseable {
   private volatile String address; // final once the server is bound
   private volatile String uuid = "";
   private final AtomicBoolean closed = new AtomicBoolean();
+  /** Warm-up frames on their way through this node's own frame path, by batch id (see {@link #warmAsSpare}). */
+  private final Map<Long, CompletableFuture<ActivationFrame>> warmUps = new ConcurrentHashMap<>();
+  private final AtomicLong warmUpIds = new AtomicLong();
 
   /**
    * Starts the gRPC server; no stage is served until {@link #install}.
@@ -59,7 +73,7 @@ public final class ShardNode implements AutoCloseable {
     this.parallel = new Parallel(threads);
     this.host = new StageHost(model, parallel, metrics, this::address);
     this.router = new FrameRouter(host, metrics, window);
-    this.grpc = new GrpcServer("shard-worker", builder, List.of(new ShardService(this)), List.of());
+    this.grpc = new GrpcServer("shard-worker", builder, List.of(new ShardService(this), new WarmUpSink()), List.of());
     try {
       grpc.start();
     } catch (IOException | RuntimeException e) {
@@ -79,6 +93,100 @@ public final class ShardNode implements AutoCloseable {
   public boolean install(Plan plan, String selfUuid) throws IOException {
     uuid = selfUuid;
     return host.install(plan, selfUuid) != null;
+  }
+
+  /**
+   * Keeps the layers of every stage of {@code plan} loaded and warm, for a spare that may take any of them over: opens
+   * what is not open yet (on the calling thread, as {@link #install} does) and runs each newly opened range once on the
+   * compute thread; ranges of older plans are closed. Blocks until done.
+   *
+   * @return how many ranges were opened now
+   */
+  public int warmAsSpare(Plan plan) throws IOException {
+    java.util.Set<dev.caravan.engine.model.LayerRange> ranges = new java.util.HashSet<>();
+    int opened = 0;
+    for (StageAssignment s : plan.stages()) {
+      ranges.add(s.range());
+      if (host.prepareSpare(s.range())) {
+        opened++;
+        router.onCompute(() -> {
+          host.warmUp(s.range());
+          return null;
+        }).join();
+        warmFramePath(s, plan.stages().size());
+      }
+    }
+    host.keepSpareRanges(ranges);
+    return opened;
+  }
+
+  /**
+   * Sends one frame through this node's own gRPC frame path — a stream to itself, the compute thread, the stage, a
+   * result stream back to itself ({@link WarmUpSink}) — under a warm-up epoch served by the spare range of {@code s}.
+   * The first real frame after a takeover then finds that code loaded and compiled rather than paying for it (about a
+   * second on a small machine). A failure here only costs the warm-up.
+   */
+  private void warmFramePath(StageAssignment s, int stageCount) {
+    long epoch = -1 - s.index(); // real plans count from 1
+    long batchId = -warmUpIds.incrementAndGet();
+    int tokens = 4;
+    FrameLink link = null;
+    try {
+      int dim = host.hostWarmUp(epoch, s, stageCount);
+      SequenceChunk.Builder chunk = SequenceChunk.newBuilder().setCacheKey("warm-up").setStartPosition(0).setTokenCount(tokens).setLogits(true);
+      ActivationFrame.Builder frame = ActivationFrame.newBuilder().setBatchId(batchId).setPlanEpoch(epoch).setStage(s.index()).setReplyTo(address);
+      if (s.layerStart() == 0) {
+        for (int i = 0; i < tokens; i++) {
+          chunk.addTokenIds(1);
+        }
+      } else {
+        frame.setActivations(Activations.toTensor(new float[tokens * dim], tokens, dim));
+      }
+      frame.addSequences(chunk);
+      CompletableFuture<ActivationFrame> back = new CompletableFuture<>();
+      warmUps.put(batchId, back);
+      link = new FrameLink(FrameLink.Kind.STAGE, address, window, new FrameLink.Listener() {
+        @Override
+        public void onAck(long id, String error) {}
+
+        @Override
+        public void onLost(ActivationFrame f, String reason) {
+          back.completeExceptionally(new IllegalStateException(reason));
+        }
+      });
+      link.send(frame.build(), null);
+      ActivationFrame result = back.get(60, TimeUnit.SECONDS);
+      if (result.hasError()) {
+        throw new IllegalStateException(result.getError().getMessage());
+      }
+    } catch (Exception e) {
+      org.slf4j.LoggerFactory.getLogger(ShardNode.class).warn("warming the frame path of layers {} failed: {}", s.range(), e.toString());
+    } finally {
+      warmUps.remove(batchId);
+      if (link != null) {
+        link.close();
+      }
+      host.dropWarmUp(epoch); // its one session goes with it
+    }
+  }
+
+  /** No longer a spare: closes the ranges kept for it. */
+  public void stopSpare() {
+    host.keepSpareRanges(java.util.Set.of());
+  }
+
+  /** Takes the results of this node's own warm-up frames; anything else sent here is acknowledged and dropped. */
+  private final class WarmUpSink extends PipelineSinkGrpc.PipelineSinkImplBase {
+    @Override
+    public StreamObserver<ActivationFrame> deliver(StreamObserver<FrameAck> acks) {
+      return new FrameLink.Receiver(acks, window, (frame, from) -> {
+        CompletableFuture<ActivationFrame> waiting = warmUps.get(frame.getBatchId());
+        if (waiting != null) {
+          waiting.complete(frame);
+        }
+        from.ack(frame.getBatchId(), "");
+      }).requests();
+    }
   }
 
   /** Where other nodes reach this one. */

@@ -4,6 +4,7 @@ import com.hazelcast.core.EntryEvent;
 import com.hazelcast.core.HazelcastInstance;
 import com.hazelcast.map.IMap;
 import com.hazelcast.map.listener.EntryAddedListener;
+import com.hazelcast.map.listener.EntryRemovedListener;
 import com.hazelcast.map.listener.EntryUpdatedListener;
 import dev.caravan.cluster.ClusterMember;
 import dev.caravan.cluster.ClusterNames;
@@ -69,6 +70,7 @@ public final class ShardWorker implements AutoCloseable {
   private String uuid;
   private volatile boolean draining;
   private long newestPlanSeen; // loader thread only
+  private long spareFor = -1; // loader thread only: the plan epoch whose ranges this worker keeps warm as a spare, or -1
 
   public ShardWorker(Config config) {
     this.config = config;
@@ -113,6 +115,13 @@ public final class ShardWorker implements AutoCloseable {
     Plan current = plans.get(modelId);
     if (current != null) {
       loader.execute(() -> adopt(current));
+    }
+    // whether we are a spare, and for which plan (the coordinator writes our entry)
+    IMap<String, Long> spares = hz.getMap(ClusterNames.SPARES);
+    spares.addEntryListener(new SpareListener(), uuid, true);
+    Long spare = spares.get(uuid);
+    if (spare != null) {
+      loader.execute(() -> spare(spare));
     }
     timers.scheduleAtFixedRate(() -> node.expireIdle(config.idleTimeout()), 5, 5, TimeUnit.SECONDS);
     LOG.info("worker {} serving {} (fingerprint {}) at {}, metrics on port {}, {} threads, {} frames in flight per hop, {} s/layer measured", uuid, modelId, fingerprint, address, metricsServer.port(), config.threads(), config.framesInFlight(), String.format("%.6f", secondsPerLayer));
@@ -180,9 +189,42 @@ public final class ShardWorker implements AutoCloseable {
     try {
       if (node.install(plan, uuid)) {
         hz.<String, Long>getMap(ClusterNames.READY).executeOnKey(uuid, new MaxEpoch(plan.epoch()));
+        LOG.info("ready for plan #{} (t={} ms)", plan.epoch(), System.nanoTime() / 1_000_000);
       }
     } catch (IOException | RuntimeException e) {
       LOG.error("cannot load my layers of {}", plan, e);
+    }
+  }
+
+  /**
+   * This worker is a spare for plan {@code epoch} (loader thread): keeps every stage range of that plan loaded and warm,
+   * so that taking one over is instant. -1: no longer a spare.
+   */
+  private void spare(long epoch) {
+    if (epoch < 0) {
+      // taken into a plan? its event may come after this one (another map): install first, so the warm range is used
+      Plan current = hz.<String, Plan>getMap(ClusterNames.PLANS).get(modelId);
+      if (current != null && current.involves(uuid)) {
+        adopt(current);
+      }
+      if (spareFor >= 0) {
+        spareFor = -1;
+        node.stopSpare();
+        LOG.info("no longer a spare");
+      }
+      return;
+    }
+    Plan plan = hz.<String, Plan>getMap(ClusterNames.PLANS).get(modelId);
+    if (plan == null || plan.epoch() != epoch || plan.involves(uuid) || draining) {
+      return; // a newer plan (and its spare entry) is on its way, or we serve in it
+    }
+    spareFor = epoch;
+    try {
+      long t0 = System.nanoTime();
+      int opened = node.warmAsSpare(plan);
+      LOG.info("warm as a spare for plan #{}: {} stage range(s), {} opened now, in {} ms (t={} ms)", epoch, plan.stages().size(), opened, (System.nanoTime() - t0) / 1_000_000, System.nanoTime() / 1_000_000);
+    } catch (IOException | RuntimeException e) {
+      LOG.error("cannot warm the ranges of {} as a spare", plan, e);
     }
   }
 
@@ -236,6 +278,26 @@ public final class ShardWorker implements AutoCloseable {
 
   public void awaitTermination() throws InterruptedException {
     node.grpc().awaitTermination();
+  }
+
+  /** Our entry in the spares map, handed to the loader thread. */
+  private final class SpareListener implements EntryAddedListener<String, Long>, EntryUpdatedListener<String, Long>, EntryRemovedListener<String, Long> {
+    @Override
+    public void entryAdded(EntryEvent<String, Long> event) {
+      long epoch = event.getValue();
+      loader.execute(() -> spare(epoch));
+    }
+
+    @Override
+    public void entryUpdated(EntryEvent<String, Long> event) {
+      long epoch = event.getValue();
+      loader.execute(() -> spare(epoch));
+    }
+
+    @Override
+    public void entryRemoved(EntryEvent<String, Long> event) {
+      loader.execute(() -> spare(-1));
+    }
   }
 
   /** Plan changes of our model, handed to the loader thread. */

@@ -79,6 +79,8 @@ final class StageHost implements AutoCloseable {
   private final Supplier<String> selfAddress;
   private volatile long kvBudgetBytes;
   private final Map<Long, HostedStage> stages = new ConcurrentHashMap<>();
+  /** Ranges a spare keeps loaded and warm for the stage it may take over; {@link #install} takes its model from here. */
+  private final Map<LayerRange, LlamaModel> spareRanges = new ConcurrentHashMap<>();
 
   /** @param selfAddress this worker's gRPC address, named in error frames (known once its server is bound) */
   StageHost(Path modelPath, Parallel parallel, WorkerMetrics metrics, Supplier<String> selfAddress) {
@@ -105,9 +107,15 @@ final class StageHost implements AutoCloseable {
       }
     }
     if (model == null) {
+      model = spareRanges.remove(mine.range()); // a spare taking over: loaded and warm already
+      if (model != null) {
+        LOG.info("taking over layers {} as a spare: loaded already (t={} ms)", mine.range(), System.nanoTime() / 1_000_000);
+      }
+    }
+    if (model == null) {
       long t0 = System.nanoTime();
       model = LlamaModel.open(modelPath, mine.range(), parallel, bytes -> {});
-      LOG.info("loaded layers {} of {} in {} ms", mine.range(), modelPath.getFileName(), (System.nanoTime() - t0) / 1_000_000);
+      LOG.info("loaded layers {} of {} in {} ms (t={} ms)", mine.range(), modelPath.getFileName(), (System.nanoTime() - t0) / 1_000_000, System.nanoTime() / 1_000_000);
     }
     String next = mine.index() + 1 < plan.stages().size() ? plan.stages().get(mine.index() + 1).grpcAddress() : null;
     HostedStage stage = new HostedStage(plan.epoch(), mine.index(), plan.stages().size(), mine.range(), model, next);
@@ -115,6 +123,70 @@ final class StageHost implements AutoCloseable {
     metrics.layers.set(mine.range().size());
     LOG.info("serving stage {} of plan #{}: layers {}, next hop {}", mine.index(), plan.epoch(), mine.range(), next == null ? "coordinator" : next);
     return stage;
+  }
+
+  /**
+   * Opens the layers of {@code range} for a stage this worker may take over as a spare (loader thread); false when they
+   * are open already. {@link #warmUp} then runs them once.
+   */
+  synchronized boolean prepareSpare(LayerRange range) throws IOException {
+    if (spareRanges.containsKey(range)) {
+      return false;
+    }
+    spareRanges.put(range, LlamaModel.open(modelPath, range, parallel, bytes -> {}));
+    return true;
+  }
+
+  /**
+   * Runs a spare range once, a prompt-sized batch and then one decode token on a throwaway cache, so its weights are
+   * paged in and both code paths compiled before a failover needs them. Compute thread.
+   */
+  void warmUp(LayerRange range) {
+    LlamaModel model = spareRanges.get(range);
+    if (model == null) {
+      return;
+    }
+    LayerStack compute = model.layers();
+    KvCache cache = compute.newCache(32);
+    int dim = compute.config().dim();
+    for (int tokens : new int[] {16, 1}) {
+      Batch batch = new Batch(tokens);
+      for (int i = 0; i < tokens; i++) {
+        batch.add(1, cache.length() + i, cache, i == tokens - 1);
+      }
+      float[] hidden = compute.isFirst() ? null : new float[tokens * dim];
+      compute.forward(batch, hidden, new float[compute.outputSize(batch)]);
+    }
+  }
+
+  /**
+   * Serves frames of {@code epoch} — a warm-up epoch below every real one — through the spare range of {@code stage},
+   * as that stage of a {@code stageCount}-stage plan with no next hop (results go to the frame's reply-to), so a spare's
+   * frame path runs once before a failover needs it. Returns the hidden size the stage takes (for its input frame).
+   */
+  synchronized int hostWarmUp(long epoch, StageAssignment stage, int stageCount) {
+    LlamaModel model = spareRanges.get(stage.range());
+    if (model == null || epoch > 0) {
+      throw new IllegalStateException("no spare range " + stage.range() + " to warm up, or " + epoch + " is a real plan's epoch");
+    }
+    stages.put(epoch, new HostedStage(epoch, stage.index(), stageCount, stage.range(), model, null));
+    return model.config().dim();
+  }
+
+  /** Stops serving a warm-up epoch; its model stays among the spare ranges. */
+  synchronized void dropWarmUp(long epoch) {
+    stages.remove(epoch);
+  }
+
+  /** Closes the spare ranges not in {@code keep} (this worker is no spare any more, or the plan's ranges moved). */
+  synchronized void keepSpareRanges(java.util.Set<LayerRange> keep) {
+    for (Iterator<Map.Entry<LayerRange, LlamaModel>> it = spareRanges.entrySet().iterator(); it.hasNext(); ) {
+      Map.Entry<LayerRange, LlamaModel> e = it.next();
+      if (!keep.contains(e.getKey())) {
+        it.remove();
+        e.getValue().close();
+      }
+    }
   }
 
   /** Drops stages (and their caches) of epochs below {@code epoch}; closes models no remaining stage uses. */
@@ -125,7 +197,7 @@ final class StageHost implements AutoCloseable {
       if (s.epoch < epoch) {
         it.remove();
         dropped += s.sessions.size();
-        if (stages.values().stream().noneMatch(o -> o.model == s.model)) {
+        if (stages.values().stream().noneMatch(o -> o.model == s.model) && !spareRanges.containsValue(s.model)) {
           s.model.close();
         }
         LOG.info("retired stage {} of plan #{}", s.index, s.epoch);
@@ -371,9 +443,12 @@ final class StageHost implements AutoCloseable {
 
   @Override
   public void close() {
-    for (HostedStage s : stages.values()) {
-      s.model.close();
-    }
+    // stages of several epochs share the model of one range: close each model once
+    java.util.Set<LlamaModel> models = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+    stages.values().forEach(st -> models.add(st.model));
+    models.addAll(spareRanges.values());
+    models.forEach(LlamaModel::close);
     stages.clear();
+    spareRanges.clear();
   }
 }

@@ -149,4 +149,31 @@ class ShardServiceTest {
     assertTrue(lost.isEmpty(), "stage 0 itself acknowledged the frame");
     assertEquals(0, w0.router().held());
   }
+
+  @Test
+  void aSpareWarmsEveryRangeAheadAndTakesOverALostStageWithItsLayersLoaded() throws Exception {
+    String n2 = Pipelines.name("spare");
+    try (ShardNode spare = new ShardNode(model, 1, Channels.IN_PROCESS + n2, InProcessServerBuilder.forName(n2), 4)) {
+      Plan plan = Pipelines.twoStages(1, reference.model.config().layers(), 3, w0.address(), w1.address());
+      assertEquals(2, spare.warmAsSpare(plan), "both ranges opened and run once through its own frame path");
+      assertEquals(0, spare.warmAsSpare(plan), "already open");
+      assertEquals(0, spare.stageCount().get(5, TimeUnit.SECONDS), "the warm-up serves no plan");
+
+      toStage0.send(frame(1, 1, sink.address, "s:d", 0, 1, 30), null);
+      sink.take();
+      ack();
+      w1.close(); // stage 1 is lost: the spare takes its place, stage 0 stays as it is
+      Plan next = Pipelines.twoStages(2, reference.model.config().layers(), 3, w0.address(), spare.address());
+      assertTrue(w0.install(next, "w0"));
+      assertTrue(spare.install(next, "w1")); // twoStages names stage 1's worker "w1"
+      toStage0.send(frame(2, 2, sink.address, "s:e", 0, 1, 30, 200), null);
+      ActivationFrame result = sink.take();
+      while (result.getBatchId() != 2) {
+        result = sink.take(); // stage 0's report of batch 1, which w1 never acknowledged before it went
+      }
+      ActivationFrame logits = result;
+      assertFalse(logits.hasError(), () -> logits.getError().toString());
+      assertArrayEquals(reference.next("s:e", 1, 30, 200), Pipelines.logits(logits, vocab));
+    }
+  }
 }

@@ -10,19 +10,29 @@ import com.hazelcast.map.IMap;
 import com.hazelcast.map.listener.EntryAddedListener;
 import com.hazelcast.map.listener.EntryRemovedListener;
 import com.hazelcast.map.listener.EntryUpdatedListener;
+import dev.caravan.cluster.Channels;
 import dev.caravan.cluster.ClusterMember;
 import dev.caravan.cluster.ClusterNames;
 import dev.caravan.cluster.Plan;
 import dev.caravan.cluster.Planner;
 import dev.caravan.cluster.StageAssignment;
 import dev.caravan.coordinator.CoordinatorMetrics;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.health.v1.HealthGrpc;
+import io.grpc.stub.StreamObserver;
+import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
@@ -48,11 +58,74 @@ import org.slf4j.LoggerFactory;
  *       (every second) when none remain.
  * </ul>
  *
+ * <p>A stage is also lost when a batch on its plan fails as UNAVAILABLE ({@link #stageFailed}, from the serving core's
+ * executor) and its worker's gRPC server then does not answer a health check: the worker is <em>suspected</em> and
+ * planned around at once — a SIGKILLed worker is known within milliseconds, long before Hazelcast drops the member. A
+ * suspect that answers again while Hazelcast still lists it is re-admitted (checked every {@link Recovery#recheck}).
+ *
+ * <p>With {@link Recovery#spares} above zero the planner holds workers back as spares ({@link ClusterNames#SPARES}
+ * tells each which plan's ranges to keep loaded and warm); a lost stage goes to a spare, same layers, and every other
+ * stage stays as it was, so the survivors keep their layers and the spare has its own loaded already.
+ *
  * <p>Start-up is one phase: {@link #start} registers the listeners, and the initial membership event (which carries the
  * members present and is followed by every later change) adopts a plan stored by an earlier coordinator and plans.
  */
 public final class PlanManager implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(PlanManager.class);
+
+  /** Whether a worker's gRPC server answers at all; completes false when it does not (within its own deadline). */
+  @FunctionalInterface
+  public interface Probe {
+    CompletableFuture<Boolean> answers(String grpcAddress);
+  }
+
+  /**
+   * How lost stages are found and replaced.
+   *
+   * @param spares  workers to hold back as spares (0: every worker serves)
+   * @param probe   asks a worker whose plan failed a batch whether it is still there
+   * @param recheck how often a suspected worker that Hazelcast still lists is probed again (it is re-admitted once it answers)
+   */
+  public record Recovery(int spares, Probe probe, Duration recheck) {
+    /** No spares; the gRPC health check with a 2 s deadline; suspects probed again every 5 s. */
+    public static Recovery defaults() {
+      return new Recovery(0, grpcHealth(Duration.ofSeconds(2)), Duration.ofSeconds(5));
+    }
+
+    public Recovery withSpares(int n) {
+      return new Recovery(n, probe, recheck);
+    }
+  }
+
+  /**
+   * Probes with the standard gRPC health check (answered on the server's gRPC threads, so a busy compute thread does
+   * not look dead) over a channel of its own. Any answer — SERVING, NOT_SERVING while draining, even an error status
+   * from the server — means the process is there; no connection or no answer before {@code deadline} means it is not.
+   */
+  public static Probe grpcHealth(Duration deadline) {
+    return address -> {
+      CompletableFuture<Boolean> answered = new CompletableFuture<>();
+      ManagedChannel channel = Channels.forAddress(address);
+      HealthGrpc.newStub(channel).withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS).check(HealthCheckRequest.getDefaultInstance(), new StreamObserver<>() {
+        @Override
+        public void onNext(HealthCheckResponse r) {
+          answered.complete(true);
+        }
+
+        @Override
+        public void onError(Throwable t) {
+          Status.Code code = Status.fromThrowable(t).getCode();
+          answered.complete(code != Status.Code.UNAVAILABLE && code != Status.Code.DEADLINE_EXCEEDED);
+        }
+
+        @Override
+        public void onCompleted() {
+          answered.complete(true);
+        }
+      });
+      return answered.whenComplete((ok, e) -> channel.shutdownNow());
+    };
+  }
 
   private final HazelcastInstance hz;
   private final String model;
@@ -64,7 +137,9 @@ public final class PlanManager implements AutoCloseable {
   private final PipelineControl pipeline;
   private final CoordinatorMetrics metrics;
   private final ScheduledExecutorService timer;
+  private final Recovery recovery;
   private final IMap<String, Plan> plans;
+  private final IMap<String, Long> spareMap;
   private final IMap<String, Long> ready;
   private final IMap<String, String> workerState;
   private final ExecutorService events = Executors.newSingleThreadExecutor(r -> {
@@ -76,6 +151,12 @@ public final class PlanManager implements AutoCloseable {
   // ---- touched only on the event thread ----
   /** Workers of this model and fingerprint, by uuid. */
   private final Map<String, Member> workers = new LinkedHashMap<>();
+  /** Workers whose plan failed a batch and whose gRPC server then did not answer: planned around until they answer again or leave. */
+  private final Set<String> suspected = new HashSet<>();
+  /** Plan epochs whose failed batch has had its stages probed (one probe round per plan). */
+  private final Set<Long> probed = new HashSet<>();
+  /** What {@link ClusterNames#SPARES} holds as far as this manager wrote it: spare uuid -> plan epoch. */
+  private Map<String, Long> sparesPublished = new HashMap<>();
   /** False until the initial membership event: reactions before it would plan over no workers. */
   private boolean initialized;
   /** A retirement check is waiting for the serving core's answer. */
@@ -94,6 +175,11 @@ public final class PlanManager implements AutoCloseable {
    * @param timer         runs the retirement check every second (the check itself runs on this manager's thread)
    */
   public PlanManager(HazelcastInstance hz, String model, String fingerprint, int layers, long bytesPerLayer, PlanBook book, PlanListener listener, PipelineControl pipeline, CoordinatorMetrics metrics, ScheduledExecutorService timer) {
+    this(hz, model, fingerprint, layers, bytesPerLayer, book, listener, pipeline, metrics, timer, Recovery.defaults());
+  }
+
+  /** @param recovery spares, and how a suspected worker is probed */
+  public PlanManager(HazelcastInstance hz, String model, String fingerprint, int layers, long bytesPerLayer, PlanBook book, PlanListener listener, PipelineControl pipeline, CoordinatorMetrics metrics, ScheduledExecutorService timer, Recovery recovery) {
     this.hz = hz;
     this.model = model;
     this.fingerprint = fingerprint;
@@ -104,7 +190,9 @@ public final class PlanManager implements AutoCloseable {
     this.pipeline = pipeline;
     this.metrics = metrics;
     this.timer = timer;
+    this.recovery = recovery;
     this.plans = hz.getMap(ClusterNames.PLANS);
+    this.spareMap = hz.getMap(ClusterNames.SPARES);
     this.ready = hz.getMap(ClusterNames.READY);
     this.workerState = hz.getMap(ClusterNames.WORKER_STATE);
   }
@@ -150,6 +238,16 @@ public final class PlanManager implements AutoCloseable {
     return "stage " + s.index() + " (worker " + s.grpcAddress() + ", layers [" + s.layerStart() + ", " + s.layerEnd() + ")) was lost: " + why;
   }
 
+  /**
+   * A batch of plan {@code epoch} failed as UNAVAILABLE (a broken stream, a lost next hop, the step timeout): every stage
+   * of that plan is probed, and a worker that does not answer is suspected and planned around at once. When every stage
+   * answers, the same stages are published under a new epoch (the serving core never uses a plan that lost a batch again).
+   * Any thread; one probe round per plan.
+   */
+  public void stageFailed(long epoch, String why) {
+    submit(() -> probeStages(epoch, why));
+  }
+
   private void submit(Runnable reaction) {
     try {
       events.execute(() -> {
@@ -175,6 +273,7 @@ public final class PlanManager implements AutoCloseable {
       LOG.info("found {}", stored);
     }
     book.update(s -> s.withDraining(readDraining()));
+    sparesPublished = new HashMap<>(spareMap); // an earlier coordinator's spares: corrected by the first plan
     members.forEach(this::workerJoined);
     initialized = true;
     replan();
@@ -200,22 +299,114 @@ public final class PlanManager implements AutoCloseable {
     if (workers.remove(uuid) == null) {
       return false;
     }
+    boolean wasSuspected = suspected.remove(uuid);
     String address = m.getAttribute(ClusterNames.ATTR_GRPC);
-    LOG.warn("worker left: {} at {}", uuid, address);
-    String why = "worker " + address + " left the cluster";
+    LOG.warn("worker left: {} at {}{} (t={} ms)", uuid, address, wasSuspected ? " (suspected already)" : "", monoMillis());
+    lose(uuid, address, "worker " + address + " left the cluster");
+    // its entries go with it (their removal events replan again, harmlessly)
+    ready.delete(uuid);
+    workerState.delete(uuid);
+    return true;
+  }
+
+  /** Fails what ran on {@code uuid}: batches in flight, the requests of every plan that used it, the serving plan. */
+  private void lose(String uuid, String address, String why) {
     pipeline.workerLost(uuid, why);
     PlanBook.Snapshot now = book.snapshot();
     for (Plan p : now.byEpoch().values()) {
       p.stageOf(uuid).ifPresent(s -> listener.planLost(p.epoch(), lostMessage(s, why)));
     }
-    // its entries go with it (their removal events replan again, harmlessly)
-    ready.delete(uuid);
-    workerState.delete(uuid);
     if (now.serving() != null && now.serving().involves(uuid)) {
       book.update(s -> s.withServing(null));
       listener.servingPlanChanged(null, "stage lost with worker " + address + "; re-planning over the remaining workers");
     }
-    return true;
+  }
+
+  /** Probes every stage of plan {@code epoch} after one of its batches failed (see {@link #stageFailed}). */
+  private void probeStages(long epoch, String why) {
+    Plan p = book.plan(epoch);
+    if (!initialized || p == null || p.isEmpty() || !probed.add(epoch)) {
+      return;
+    }
+    LOG.info("plan #{} failed a batch ({}): probing its {} stage(s) (t={} ms)", epoch, why, p.stages().size(), monoMillis());
+    List<CompletableFuture<Boolean>> answers = new ArrayList<>();
+    for (StageAssignment s : p.stages()) {
+      CompletableFuture<Boolean> answer = probe(s.grpcAddress());
+      answers.add(answer);
+      answer.thenAccept(ok -> {
+        if (!ok) {
+          submit(() -> suspect(s.workerUuid(), "it does not answer after a batch of plan #" + epoch + " failed"));
+        }
+      });
+    }
+    CompletableFuture.allOf(answers.toArray(CompletableFuture[]::new)).whenComplete((v, e) -> submit(() -> everyStageAnswered(p)));
+  }
+
+  private CompletableFuture<Boolean> probe(String address) {
+    try {
+      return recovery.probe().answers(address).exceptionally(e -> false);
+    } catch (RuntimeException e) {
+      return CompletableFuture.completedFuture(false);
+    }
+  }
+
+  /**
+   * After the probe round of {@code failed}: if its workers are all still here, none answered late as lost, and it is
+   * still the newest plan, the same stages go out under a new epoch — the core does not use a plan that lost a batch.
+   */
+  private void everyStageAnswered(Plan failed) {
+    boolean allHere = failed.stages().stream().allMatch(s -> workers.containsKey(s.workerUuid()) && !suspected.contains(s.workerUuid()));
+    Plan latest = book.latest();
+    if (!allHere || latest == null || latest.epoch() != failed.epoch()) {
+      return;
+    }
+    Plan next = publish(failed.withEpoch(0));
+    book.update(s -> s.withLatest(next));
+    LOG.info("published {}: every stage of plan #{} answers, so the same stages under a new epoch (t={} ms)", next, failed.epoch(), monoMillis());
+    updateSpares(next.epoch(), List.copyOf(sparesPublished.keySet()));
+    checkReady();
+  }
+
+  /** Plans around a worker that does not answer, and probes it again later. */
+  private void suspect(String uuid, String why) {
+    Member m = workers.get(uuid);
+    if (m == null || !suspected.add(uuid)) {
+      return;
+    }
+    String address = m.getAttribute(ClusterNames.ATTR_GRPC);
+    LOG.warn("suspected worker {} at {}: {}; planning without it (t={} ms)", uuid, address, why, monoMillis());
+    lose(uuid, address, "worker " + address + " does not answer (" + why + ")");
+    replan();
+    recheckLater(uuid);
+  }
+
+  private void recheckLater(String uuid) {
+    try {
+      timer.schedule(() -> submit(() -> recheck(uuid)), recovery.recheck().toMillis(), TimeUnit.MILLISECONDS);
+    } catch (RejectedExecutionException e) {
+      // closed
+    }
+  }
+
+  /** A suspect Hazelcast still lists: re-admitted once it answers (it was busy or cut off, not dead). */
+  private void recheck(String uuid) {
+    Member m = workers.get(uuid);
+    if (m == null || !suspected.contains(uuid)) {
+      return; // it left meanwhile
+    }
+    String address = m.getAttribute(ClusterNames.ATTR_GRPC);
+    probe(address).thenAccept(ok -> submit(() -> {
+      if (!workers.containsKey(uuid) || !suspected.contains(uuid)) {
+        return;
+      }
+      if (ok) {
+        suspected.remove(uuid);
+        LOG.info("re-admitted worker {} at {}: it answers again and is still a member (t={} ms)", uuid, address, monoMillis());
+        replan();
+      } else {
+        recheckLater(uuid);
+      }
+    }));
   }
 
   private void drainingChanged() {
@@ -250,18 +441,21 @@ public final class PlanManager implements AutoCloseable {
     List<Planner.Candidate> candidates = new ArrayList<>();
     for (Member m : workers.values()) {
       String uuid = m.getUuid().toString();
-      if (!draining.contains(uuid)) {
+      if (!draining.contains(uuid) && !suspected.contains(uuid)) {
         candidates.add(new Planner.Candidate(uuid, m.getAttribute(ClusterNames.ATTR_GRPC), ClusterMember.capacity(m), joinOrder(m)));
       }
     }
-    // numbered when stored
-    Plan computed = Planner.plan(0, model, layers, bytesPerLayer, candidates);
+    // numbered when stored; with spares, the stages of the newest plan stay where they can and a spare takes a lost one
+    Planner.Layout layout = Planner.plan(0, model, layers, bytesPerLayer, candidates, recovery.spares(), book.latest());
+    Plan computed = layout.plan();
     if (computed.sameLayoutAs(book.latest())) {
+      updateSpares(book.latest().epoch(), layout.spareUuids());
       checkReady(); // e.g. the serving plan was lost and the newest one, already without the worker, may be ready
       return;
     }
     Plan next = publish(computed);
     book.update(s -> s.withLatest(next));
+    updateSpares(next.epoch(), next.isEmpty() ? List.of() : layout.spareUuids());
     if (next.isEmpty()) {
       int drainingHere = workers.size() - candidates.size();
       String reason = workers.isEmpty()
@@ -271,9 +465,34 @@ public final class PlanManager implements AutoCloseable {
       listener.servingPlanChanged(null, reason);
       LOG.warn("no plan: {}", reason);
     } else {
-      LOG.info("new {}", next);
+      LOG.info("published {} (t={} ms)", next, monoMillis());
       checkReady();
     }
+  }
+
+  /**
+   * Tells the spares (and only them) which plan's ranges to keep warm: one entry per spare in {@link ClusterNames#SPARES},
+   * written only where it changed. This manager is the map's one writer, so plain writes do.
+   */
+  private void updateSpares(long epoch, List<String> spares) {
+    Map<String, Long> want = new HashMap<>();
+    spares.forEach(u -> want.put(u, epoch));
+    if (want.equals(sparesPublished)) {
+      return;
+    }
+    for (String u : sparesPublished.keySet()) {
+      if (!want.containsKey(u)) {
+        spareMap.delete(u);
+      }
+    }
+    want.forEach((u, e) -> {
+      if (!e.equals(sparesPublished.get(u))) {
+        spareMap.set(u, e);
+      }
+    });
+    sparesPublished = want;
+    List<String> addresses = spares.stream().map(u -> workers.containsKey(u) ? workers.get(u).getAttribute(ClusterNames.ATTR_GRPC) : u).toList();
+    LOG.info("spares for plan #{}: {}", epoch, addresses.isEmpty() ? "none" : String.join(", ", addresses));
   }
 
   /**
@@ -314,7 +533,7 @@ public final class PlanManager implements AutoCloseable {
     }
     book.update(s -> s.withServing(latest));
     listener.servingPlanChanged(latest, null);
-    LOG.info("serving {}", latest);
+    LOG.info("serving {} (t={} ms)", latest, monoMillis());
   }
 
   /** Asks the serving core which epochs are still in use; the answer comes back to this thread. */
@@ -343,10 +562,20 @@ public final class PlanManager implements AutoCloseable {
     if (now.oldestEpoch() >= oldest) {
       return;
     }
+    probed.removeIf(e -> e < oldest);
     listener.retireBelow(oldest);
     pipeline.retireBelow(oldest); // reads the retiring plans from the book: drop them only after
     book.update(s -> s.retireBelow(oldest));
     LOG.info("retired plans below #{}", oldest);
+  }
+
+  /**
+   * The monotonic clock in milliseconds, stamped on the log lines of a recovery (worker lost, plan published, plan
+   * serving) so the phases can be timed from the logs. On Linux {@code System.nanoTime} is CLOCK_MONOTONIC, one clock
+   * for every process on the host: a worker's and the coordinator's stamps compare.
+   */
+  static long monoMillis() {
+    return System.nanoTime() / 1_000_000;
   }
 
   /** Pipeline order: join order (older members first), by member list position. */

@@ -135,8 +135,31 @@ class PlanManagerTest {
     }
   }
 
+  /** Addresses whose gRPC server does not answer the probe. */
+  private final java.util.Set<String> silent = java.util.concurrent.ConcurrentHashMap.newKeySet();
+  private final PlanManager.Probe probe = address -> CompletableFuture.completedFuture(!silent.contains(address));
+
   private void startManager() {
     manager = new PlanManager(coordinator, MODEL, FINGERPRINT, LAYERS, BYTES_PER_LAYER, book, listener, pipeline, new CoordinatorMetrics(), timer).start();
+  }
+
+  private void startManager(int spares) {
+    manager = new PlanManager(coordinator, MODEL, FINGERPRINT, LAYERS, BYTES_PER_LAYER, book, listener, pipeline, new CoordinatorMetrics(), timer,
+        new PlanManager.Recovery(spares, probe, java.time.Duration.ofMillis(200))).start();
+  }
+
+  private Long spareEntry(HazelcastInstance w) {
+    return coordinator.<String, Long>getMap(ClusterNames.SPARES).get(uuid(w));
+  }
+
+  private static void awaitTrue(java.util.function.BooleanSupplier condition, String what) throws InterruptedException {
+    long deadline = System.nanoTime() + TestMembers.TIMEOUT.toNanos();
+    while (!condition.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        org.junit.jupiter.api.Assertions.fail("timed out waiting for " + what);
+      }
+      Thread.sleep(20);
+    }
   }
 
   private HazelcastInstance worker(int n) {
@@ -353,5 +376,87 @@ class PlanManagerTest {
     assertEquals(rivalWrites.get(), rivals, "every rival write is in the chain");
     assertTrue(rivals > 0, "the rival wrote concurrently");
     assertNotNull(last);
+  }
+
+  @Test
+  void aLostStageIsReplacedByTheSpareWithEveryOtherStageUnchanged() throws Exception {
+    HazelcastInstance w1 = worker(1);
+    HazelcastInstance w2 = worker(2);
+    HazelcastInstance w3 = worker(3);
+    startManager(1);
+    Plan p1 = awaitStored(x -> !x.isEmpty(), "the first plan");
+    assertEquals(List.of(uuid(w1), uuid(w2)), workersOf(p1), "the newest worker is held back");
+    awaitTrue(() -> Long.valueOf(p1.epoch()).equals(spareEntry(w3)), "w3 told it is the spare of plan #" + p1.epoch());
+    assertNull(spareEntry(w1));
+    ready(w1, p1.epoch());
+    ready(w2, p1.epoch());
+    awaitServing(p1);
+
+    members.stop(w2);
+
+    Lost lost = await(listener.lost, x -> true, "planLost");
+    assertEquals(p1.epoch(), lost.epoch());
+    Plan p2 = awaitStored(x -> x.epoch() > p1.epoch(), "a plan with the spare in the lost stage's place");
+    assertEquals(List.of(uuid(w1), uuid(w3)), workersOf(p2));
+    assertEquals(p1.stages().get(0), p2.stages().get(0), "stage 0 unchanged: same worker, same layers");
+    assertEquals(p1.stages().get(1).range(), p2.stages().get(1).range(), "the spare takes the lost stage's layers");
+    assertEquals(address(3), p2.stages().get(1).grpcAddress());
+    awaitTrue(() -> spareEntry(w3) == null, "w3 no longer a spare");
+    ready(w1, p2.epoch());
+    ready(w3, p2.epoch());
+    awaitServing(p2);
+
+    // a replacement becomes the next spare; the serving plan stays
+    HazelcastInstance w4 = worker(4);
+    awaitTrue(() -> Long.valueOf(p2.epoch()).equals(spareEntry(w4)), "w4 the spare of plan #" + p2.epoch());
+    assertEquals(p2, book.latest(), "no new plan for a new spare");
+  }
+
+  @Test
+  void aStageThatStopsAnsweringIsPlannedAroundAtOnceAndReadmittedWhenItAnswersAgain() throws Exception {
+    HazelcastInstance w1 = worker(1);
+    HazelcastInstance w2 = worker(2);
+    startManager(0);
+    Plan p1 = awaitStored(x -> x.stages().size() == 2, "the first plan");
+    ready(w1, p1.epoch());
+    ready(w2, p1.epoch());
+    awaitServing(p1);
+
+    silent.add(address(2)); // w2 is still a Hazelcast member, but its gRPC server is gone
+    manager.stageFailed(p1.epoch(), "stream to stage 0 failed");
+
+    assertEquals(uuid(w2), await(pipeline.lost, x -> true, "workerLost").get(0));
+    assertTrue(await(listener.lost, x -> true, "planLost").message().startsWith("stage 1 (worker 127.0.0.1:7002"));
+    Plan p2 = awaitStored(x -> x.epoch() > p1.epoch(), "a plan without the suspect");
+    assertEquals(List.of(uuid(w1)), workersOf(p2));
+    ready(w1, p2.epoch());
+    awaitServing(p2);
+
+    silent.clear(); // it answers again: re-admitted
+    Plan p3 = awaitStored(x -> x.stages().size() == 2, "a plan with the re-admitted worker");
+    assertEquals(List.of(uuid(w1), uuid(w2)), workersOf(p3));
+  }
+
+  @Test
+  void aFailedBatchWhoseStagesAllAnswerGetsTheSameStagesUnderANewEpoch() throws Exception {
+    HazelcastInstance w1 = worker(1);
+    HazelcastInstance w2 = worker(2);
+    startManager(0);
+    Plan p1 = awaitStored(x -> x.stages().size() == 2, "the first plan");
+    ready(w1, p1.epoch());
+    ready(w2, p1.epoch());
+    awaitServing(p1);
+
+    manager.stageFailed(p1.epoch(), "a stream broke");
+    manager.stageFailed(p1.epoch(), "another batch of the same plan"); // one probe round per plan
+
+    Plan p2 = awaitStored(x -> x.epoch() > p1.epoch(), "the same stages under a new epoch");
+    assertTrue(p2.sameLayoutAs(p1));
+    ready(w1, p2.epoch());
+    ready(w2, p2.epoch());
+    awaitServing(p2);
+    assertTrue(pipeline.lost.isEmpty(), "no worker was lost");
+    Thread.sleep(300);
+    assertEquals(p2, book.latest(), "one new epoch, not one per report");
   }
 }
