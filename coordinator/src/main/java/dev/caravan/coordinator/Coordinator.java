@@ -241,8 +241,8 @@ public final class Coordinator implements AutoCloseable {
     }
 
     @Override
-    public void release(long epoch, java.util.Collection<String> cacheKeys) {
-      inner.release(epoch, cacheKeys);
+    public CompletableFuture<Void> release(long epoch, java.util.Collection<String> cacheKeys) {
+      return inner.release(epoch, cacheKeys);
     }
 
     @Override
