@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -40,7 +40,7 @@ class BenchCommandTest {
   }
 
   private static String stories() {
-    return SharedFiles.stories260K().toString();
+    return TestData.stories260K().toString();
   }
 
   private static void assertUsageError(Run r, String message) {

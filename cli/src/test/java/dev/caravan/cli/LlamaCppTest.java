@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.engine.model.LlamaModel;
 import dev.caravan.engine.tensor.Parallel;
 import java.io.IOException;
@@ -45,7 +45,7 @@ class LlamaCppTest {
 
   @Test
   void loadsAModelAndDecodes() throws IOException {
-    try (LlamaCppBenchEngine llama = LlamaCppBenchEngine.open(SharedFiles.stories260K(), 2)) {
+    try (LlamaCppBenchEngine llama = LlamaCppBenchEngine.open(TestData.stories260K(), 2)) {
       assertEquals(512, llama.vocabSize());
       assertEquals(292800, llama.params());
       assertTrue(llama.backend().startsWith("CPU b4916"), llama.backend());
@@ -65,7 +65,7 @@ class LlamaCppTest {
   /** Same tokens, same positions: llama.cpp's logits are Caravan's, up to its F16 KV cache. Proves the batch is filled right. */
   @Test
   void agreesWithCaravanOnAPromptAndDecodeSteps() throws IOException {
-    Path model = SharedFiles.stories260K();
+    Path model = TestData.stories260K();
     int[] ids = new BenchTest(BenchTest.Kind.TG, 6).tokenIds(5, 512);
     try (LlamaCppBenchEngine llama = LlamaCppBenchEngine.open(model, 2);
         CaravanBenchEngine caravan = openCaravan(model, 2)) {

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.caravan.cluster.testing.LocalCluster;
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.proto.v1.GenerateRequest;
 import dev.caravan.proto.v1.GenerateResponse;
 import dev.caravan.proto.v1.InferenceGrpc;
@@ -31,7 +31,7 @@ import picocli.CommandLine;
  * repetition penalty (whose window starts with the prompt on every path).
  */
 class SameTokensEverywhereIT {
-  private static final Path MODEL = SharedFiles.stories260K();
+  private static final Path MODEL = TestData.stories260K();
   private static final String PROMPT = "Lily and Ben went to the park. They saw a big";
   private static final int MAX_TOKENS = 48;
 

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.caravan.cluster.testing.LocalCluster;
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.proto.v1.GenerateRequest;
 import dev.caravan.proto.v1.InferenceGrpc;
 import dev.caravan.proto.v1.SamplingParams;
@@ -25,7 +25,7 @@ class BadInputIT {
 
   @BeforeAll
   static void startCluster() throws Exception {
-    cluster = LocalCluster.start(SharedFiles.stories260K(), "bad-input");
+    cluster = LocalCluster.start(TestData.stories260K(), "bad-input");
     cluster.addWorker();
     cluster.addWorker();
     cluster.awaitServing(2, Duration.ofSeconds(90));

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.caravan.cluster.testing.LocalCluster;
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.engine.gguf.GgufFile;
 import dev.caravan.engine.tokenizer.Tokenizer;
 import dev.caravan.proto.v1.ClusterStatusResponse;
@@ -33,7 +33,7 @@ import org.junit.jupiter.api.Test;
  * the cluster serves again once a worker returns.
  */
 class FailoverIT {
-  private static final Path MODEL = SharedFiles.stories260K();
+  private static final Path MODEL = TestData.stories260K();
   private static final String PROMPT = "Once upon a time";
 
   private static GenerateRequest seeded(String prompt, int maxTokens, long seed) {

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.caravan.cluster.testing.LocalCluster;
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.engine.gguf.GgufFile;
 import dev.caravan.engine.model.LlamaConfig;
 import dev.caravan.engine.tokenizer.Tokenizer;
@@ -23,7 +23,7 @@ import org.junit.jupiter.api.Test;
  * rather than overflow the worker), and the worker holds no KV afterwards.
  */
 class KvBudgetIT {
-  private static final Path MODEL = SharedFiles.stories260K();
+  private static final Path MODEL = TestData.stories260K();
 
   @Test
   void requestsBeyondTheBudgetWaitOrArePreemptedNeverDropped() throws Exception {

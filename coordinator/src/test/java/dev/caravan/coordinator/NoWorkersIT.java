@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.caravan.cluster.testing.LocalCluster;
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.proto.v1.ListModelsRequest;
 import dev.caravan.proto.v1.InferenceGrpc;
 import io.grpc.Status;
@@ -19,7 +19,7 @@ class NoWorkersIT {
 
   @Test
   void requestsFailUnavailableUntilAWorkerJoins() throws Exception {
-    try (LocalCluster cluster = LocalCluster.start(SharedFiles.stories260K(), "no-workers", "--no-plan-wait", "PT2S")) {
+    try (LocalCluster cluster = LocalCluster.start(TestData.stories260K(), "no-workers", "--no-plan-wait", "PT2S")) {
       cluster.await("the coordinator", s -> s.getMembersCount() == 1, Duration.ofSeconds(60));
       assertFalse(InferenceGrpc.newBlockingStub(cluster.channel()).listModels(ListModelsRequest.getDefaultInstance()).getModels(0).getReady());
       long t0 = System.nanoTime();

@@ -1,7 +1,7 @@
 package dev.caravan.coordinator;
 
 import dev.caravan.cluster.testing.LocalCluster;
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.proto.v1.GenerateRequest;
 import dev.caravan.proto.v1.GenerateResponse;
 import dev.caravan.proto.v1.InferenceGrpc;
@@ -72,12 +72,12 @@ public final class RecoveryBenchmark {
         case "--spares" -> spares = Arrays.stream(args[++i].split(",")).map(Integer::parseInt).toList();
         default -> {
           String[] kv = args[i].split("=", 2);
-          models.add(new String[] {kv[0], kv.length > 1 ? kv[1] : SharedFiles.stories260K().toString()});
+          models.add(new String[] {kv[0], kv.length > 1 ? kv[1] : TestData.stories260K().toString()});
         }
       }
     }
     if (models.isEmpty()) {
-      models.add(new String[] {"stories260K", SharedFiles.stories260K().toString()});
+      models.add(new String[] {"stories260K", TestData.stories260K().toString()});
     }
     String cpu = cpuName();
     List<String> rows = new ArrayList<>();

@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import dev.caravan.coordinator.core.GenerationError;
 import dev.caravan.coordinator.core.GenerationException;
 import dev.caravan.coordinator.core.GenerationRequest;
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.engine.gguf.GgufFile;
 import dev.caravan.engine.tokenizer.ChatPrompt;
 import dev.caravan.engine.tokenizer.Tokenizer;
@@ -24,7 +24,7 @@ class RequestValidatorTest {
 
   @BeforeAll
   static void load() throws Exception {
-    try (GgufFile f = GgufFile.open(SharedFiles.stories260K())) {
+    try (GgufFile f = GgufFile.open(TestData.stories260K())) {
       tokenizer = Tokenizer.fromGguf(f.metadata());
     }
     validator = new RequestValidator("stories260K", tokenizer, 64, new ChatPrompt(tokenizer));

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.caravan.cluster.testing.LocalCluster;
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.engine.gguf.GgufFile;
 import dev.caravan.engine.tokenizer.Tokenizer;
 import dev.caravan.proto.v1.ClusterStatusResponse;
@@ -27,7 +27,7 @@ import org.junit.jupiter.api.Test;
  * once the drain began no plan includes the draining worker again.
  */
 class ScaleUnderLoadIT {
-  private static final Path MODEL = SharedFiles.stories260K();
+  private static final Path MODEL = TestData.stories260K();
   private static final String PROMPT = "Lily and Ben went to the park.";
   private static final int TOKENS = 60;
 

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.caravan.cluster.testing.LocalCluster;
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.engine.gguf.GgufFile;
 import dev.caravan.engine.gguf.GgufTensorInfo;
 import dev.caravan.engine.tokenizer.Tokenizer;
@@ -19,7 +19,7 @@ import org.junit.jupiter.api.Test;
 
 /** Three workers with an uneven split, a fourth joining a running cluster, then one draining away. */
 class ThreeWorkersIT {
-  private static final Path MODEL = SharedFiles.stories260K();
+  private static final Path MODEL = TestData.stories260K();
   private static final String PROMPT = "Lily and Ben went to the park. They saw a big";
 
   @Test

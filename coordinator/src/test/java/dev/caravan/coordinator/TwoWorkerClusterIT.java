@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.caravan.cluster.testing.LocalCluster;
 import dev.caravan.engine.Oracle;
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.engine.model.Batch;
 import dev.caravan.engine.model.KvCache;
 import dev.caravan.engine.model.LlamaModel;
@@ -26,7 +26,7 @@ import org.junit.jupiter.api.Test;
 class TwoWorkerClusterIT {
   private static LocalCluster cluster;
   private static java.util.List<LocalCluster.Node> workers;
-  private static final Path MODEL = SharedFiles.stories260K();
+  private static final Path MODEL = TestData.stories260K();
 
   @BeforeAll
   static void startCluster() throws Exception {

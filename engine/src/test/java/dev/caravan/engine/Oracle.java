@@ -8,7 +8,7 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** llama.cpp's reference outputs for one model, from ../shared/oracle/&lt;model&gt;.oracle.json (format llamacpp-oracle/1). */
+/** llama.cpp's reference outputs for one model, from testdata/oracle/&lt;model&gt;.oracle.json (format llamacpp-oracle/1). */
 public final class Oracle {
   /** One position's reference: its top-10 (id, logit), the row's max |logit|, the top1 - top2 margin, the row rms. */
   public record Position(int pos, int inputId, int[] topIds, float[] topLogits, float maxAbs, int argmax, float margin, double rms) {}
@@ -36,22 +36,22 @@ public final class Oracle {
 
   /** Loads {@code <name>.oracle.json}, e.g. "stories260K" or "tiny256-Q8_0". */
   public static Oracle load(String name) throws IOException {
-    return new Oracle(name, new ObjectMapper().readTree(SharedFiles.oracle(name + ".oracle.json").toFile()));
+    return new Oracle(name, new ObjectMapper().readTree(TestData.oracle(name + ".oracle.json").toFile()));
   }
 
   /** The model file the oracle was computed on. */
   public Path modelPath() {
-    return model.equals("stories260K") ? SharedFiles.stories260K() : SharedFiles.oracle("models/" + model + ".gguf");
+    return model.equals("stories260K") ? TestData.stories260K() : TestData.oracle("models/" + model + ".gguf");
   }
 
-  /** Whether ../shared/oracle/logits holds this model's full rows. */
+  /** Whether testdata/oracle/logits holds this model's full rows. */
   public boolean hasFullLogits() {
-    return java.nio.file.Files.isRegularFile(SharedFiles.root().resolve("oracle/logits/" + model + ".seq.f32"));
+    return java.nio.file.Files.isRegularFile(TestData.root().resolve("testdata/oracle/logits/" + model + ".seq.f32"));
   }
 
-  /** Every logit of every sequential position (32 x vocab), when ../shared/oracle/logits has them (512-token vocabularies). */
+  /** Every logit of every sequential position (32 x vocab), when testdata/oracle/logits has them (512-token vocabularies). */
   public float[][] fullLogits() throws IOException {
-    Path p = SharedFiles.oracle("logits/" + model + ".seq.f32");
+    Path p = TestData.oracle("logits/" + model + ".seq.f32");
     ByteBuffer buf = ByteBuffer.wrap(Files.readAllBytes(p)).order(ByteOrder.LITTLE_ENDIAN);
     int rows = buf.capacity() / 4 / vocab;
     float[][] out = new float[rows][vocab];

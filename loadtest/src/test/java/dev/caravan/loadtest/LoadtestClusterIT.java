@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.caravan.cluster.testing.LocalCluster;
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
  * are left in {@code target/it-reports/} to look at.
  */
 class LoadtestClusterIT {
-  private static final Path MODEL = SharedFiles.stories260K();
+  private static final Path MODEL = TestData.stories260K();
   private static final Path REPORTS = Path.of("target", "it-reports");
   private static LocalCluster cluster;
 

@@ -10,7 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.caravan.cluster.Channels;
 import dev.caravan.cluster.FrameLink;
 import dev.caravan.cluster.Plan;
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.proto.v1.ActivationFrame;
 import dev.caravan.proto.v1.ReleaseRequest;
 import dev.caravan.proto.v1.ShardGrpc;
@@ -31,7 +31,7 @@ import org.junit.jupiter.api.Test;
  * in-process, driven through a FrameLink the way the coordinator drives stage 0.
  */
 class ShardServiceTest {
-  private final Path model = SharedFiles.stories260K();
+  private final Path model = TestData.stories260K();
   private Pipelines.Reference reference;
   private Pipelines.Sink sink;
   private ShardNode w0;

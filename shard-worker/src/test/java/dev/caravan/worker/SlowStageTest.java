@@ -10,7 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.caravan.cluster.Channels;
 import dev.caravan.cluster.FrameLink;
 import dev.caravan.cluster.Plan;
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.proto.v1.ActivationFrame;
 import io.grpc.inprocess.InProcessServerBuilder;
 import java.nio.file.Path;
@@ -40,7 +40,7 @@ class SlowStageTest {
 
   @Test
   void aSlowStageMakesUpstreamWaitAndKeepsEveryQueueBounded() throws Exception {
-    Path model = SharedFiles.stories260K();
+    Path model = TestData.stories260K();
     String n0 = Pipelines.name("slow-w0");
     String n1 = Pipelines.name("slow-w1");
     CountDownLatch gate = new CountDownLatch(1);

@@ -9,7 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.caravan.cluster.Plan;
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.engine.model.LlamaConfig;
 import dev.caravan.engine.tensor.Parallel;
 import dev.caravan.proto.v1.ActivationFrame;
@@ -22,7 +22,7 @@ import org.junit.jupiter.api.Test;
 /** The worker's domain on its own: frames in, frames out, over the real stories260K model split in two stages. */
 class StageHostTest {
   private static final String SINK = "in-process:sink";
-  private final Path model = SharedFiles.stories260K();
+  private final Path model = TestData.stories260K();
   private Parallel parallel;
   private Pipelines.Reference reference;
   private StageHost first;

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.engine.gguf.GgufArray;
 import dev.caravan.engine.gguf.GgufFile;
 import dev.caravan.engine.gguf.GgufMetadata;
@@ -147,7 +147,7 @@ class GgufWriterTest {
   @Test
   void rewritesOracleFilesByteForByte(@TempDir Path dir) throws IOException {
     for (String name : new String[] {"models/tiny256-Q4_K.gguf", "models/tiny256-BF16.gguf"}) {
-      Path src = SharedFiles.oracle(name);
+      Path src = TestData.oracle(name);
       Path out = dir.resolve("copy.gguf");
       try (GgufFile f = GgufFile.open(src)) {
         GgufWriter.copyOf(f).write(out, GgufWriter.Progress.none());
@@ -155,10 +155,10 @@ class GgufWriterTest {
       assertEquals(-1L, Files.mismatch(src, out), name);
     }
     Path out = dir.resolve("stories.gguf");
-    try (GgufFile f = GgufFile.open(SharedFiles.stories260K())) {
+    try (GgufFile f = GgufFile.open(TestData.stories260K())) {
       GgufWriter.copyOf(f).write(out, GgufWriter.Progress.none());
     }
-    assertEquals(-1L, Files.mismatch(SharedFiles.stories260K(), out));
+    assertEquals(-1L, Files.mismatch(TestData.stories260K(), out));
   }
 
   /** Data arrives through the sink in small chunks and passes through a fixed buffer (8 MiB here, 4 KiB at a time). */

@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import de.kherud.llama.InferenceParameters;
 import de.kherud.llama.LlamaModel;
 import de.kherud.llama.ModelParameters;
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.synth.ModelSynth.FileType;
 import dev.caravan.synth.ModelSynth.Spec;
 import java.io.IOException;
@@ -24,7 +24,7 @@ class LlamaCppLoadsSynthModelsTest {
 
   @Test
   void llamaCppLoadsAndRunsSynthesizedModels(@TempDir Path dir) throws IOException {
-    Vocabulary stories = Vocabulary.fromGguf(SharedFiles.stories260K());
+    Vocabulary stories = Vocabulary.fromGguf(TestData.stories260K());
     // the tiny shape with stories260K's vocabulary, in a mixed K-quant file and in BF16
     Path q4km = dir.resolve("tiny-Q4_K_M.gguf");
     ModelSynth.write(q4km, new Spec(Shape.named("tiny"), FileType.Q4_K_M, 1, stories, 2), GgufWriter.Progress.none());

@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.engine.gguf.GgufArray;
 import dev.caravan.engine.gguf.GgufFile;
 import dev.caravan.engine.gguf.GgufMetadata;
@@ -41,7 +41,7 @@ class ModelSynthTest {
 
   @BeforeAll
   static void writeTinyInEveryType() throws IOException {
-    stories = Vocabulary.fromGguf(SharedFiles.stories260K());
+    stories = Vocabulary.fromGguf(TestData.stories260K());
     for (FileType t : FileType.values()) {
       Path p = dir.resolve("tiny-" + t + ".gguf");
       List<long[]> progress = new ArrayList<>();
@@ -100,7 +100,7 @@ class ModelSynthTest {
         assertEquals(1e-5f, m.float32("llama.attention.layer_norm_rms_epsilon").orElseThrow());
         assertEquals(10000f, m.float32("llama.rope.freq_base").orElseThrow());
         // the vocabulary is stories260K's, every tokenizer key copied
-        try (GgufFile s = GgufFile.open(SharedFiles.stories260K())) {
+        try (GgufFile s = GgufFile.open(TestData.stories260K())) {
           for (Map.Entry<String, GgufValue> kv : s.metadata().asMap().entrySet()) {
             if (kv.getKey().startsWith("tokenizer.")) {
               assertEquals(kv.getValue(), m.get(kv.getKey()).orElseThrow(), kv.getKey());

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.engine.gguf.GgufFile;
 import dev.caravan.engine.gguf.GgufTensorInfo;
 import dev.caravan.engine.tensor.GgmlType;
@@ -135,9 +135,9 @@ class QuantizerTest {
   /** Quantizing tiny256-F32 reproduces the numpy-written F16, BF16, Q8_0 and Q4_0 files byte for byte. */
   @Test
   void reproducesTheOracleFilesExactly() throws IOException {
-    Map<String, float[]> weights = readF32Tensors(SharedFiles.oracle("models/tiny256-F32.gguf"));
+    Map<String, float[]> weights = readF32Tensors(TestData.oracle("models/tiny256-F32.gguf"));
     for (GgmlType type : new GgmlType[] {GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0}) {
-      try (GgufFile f = GgufFile.open(SharedFiles.oracle("models/tiny256-" + type + ".gguf"))) {
+      try (GgufFile f = GgufFile.open(TestData.oracle("models/tiny256-" + type + ".gguf"))) {
         int tensors = 0;
         for (GgufTensorInfo t : f.tensors()) {
           float[] x = weights.get(t.name());
@@ -155,9 +155,9 @@ class QuantizerTest {
   /** For Q4_K / Q6_K the oracle used a plain min/max rule; ggml's search must do no worse on any tensor. */
   @Test
   void kQuantsAreNoWorseThanTheOracleFiles() throws IOException {
-    Map<String, float[]> weights = readF32Tensors(SharedFiles.oracle("models/tiny256-F32.gguf"));
+    Map<String, float[]> weights = readF32Tensors(TestData.oracle("models/tiny256-F32.gguf"));
     for (GgmlType type : new GgmlType[] {GgmlType.Q4_K, GgmlType.Q6_K}) {
-      try (GgufFile f = GgufFile.open(SharedFiles.oracle("models/tiny256-" + type + ".gguf"))) {
+      try (GgufFile f = GgufFile.open(TestData.oracle("models/tiny256-" + type + ".gguf"))) {
         double mineTotal = 0;
         double oracleTotal = 0;
         for (GgufTensorInfo t : f.tensors()) {

@@ -11,7 +11,7 @@ import dev.caravan.coordinator.scheduler.ScheduledBatch;
 import dev.caravan.coordinator.scheduler.Scheduler;
 import dev.caravan.coordinator.scheduler.SchedulerConfig;
 import dev.caravan.coordinator.scheduler.Sequence;
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.engine.gguf.GgufFile;
 import dev.caravan.engine.sampling.SamplingParams;
 import dev.caravan.engine.tokenizer.Tokenizer;
@@ -40,7 +40,7 @@ class EngineCoreTest {
 
   @BeforeAll
   static void loadTokenizer() throws Exception {
-    try (GgufFile f = GgufFile.open(SharedFiles.stories260K())) {
+    try (GgufFile f = GgufFile.open(TestData.stories260K())) {
       tokenizer = Tokenizer.fromGguf(f.metadata());
     }
   }

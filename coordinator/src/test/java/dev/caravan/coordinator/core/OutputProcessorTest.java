@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.caravan.coordinator.CoordinatorMetrics;
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.engine.gguf.GgufFile;
 import dev.caravan.engine.sampling.Sampler;
 import dev.caravan.engine.sampling.SamplingParams;
@@ -22,7 +22,7 @@ class OutputProcessorTest {
 
   @BeforeAll
   static void load() throws Exception {
-    try (GgufFile f = GgufFile.open(SharedFiles.stories260K())) {
+    try (GgufFile f = GgufFile.open(TestData.stories260K())) {
       tokenizer = Tokenizer.fromGguf(f.metadata());
     }
     outputs = new OutputProcessor(tokenizer, new CoordinatorMetrics());

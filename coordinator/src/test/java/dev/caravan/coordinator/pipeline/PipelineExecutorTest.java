@@ -16,7 +16,7 @@ import dev.caravan.coordinator.scheduler.ScheduledBatch;
 import dev.caravan.coordinator.scheduler.Scheduler;
 import dev.caravan.coordinator.scheduler.SchedulerConfig;
 import dev.caravan.coordinator.scheduler.Sequence;
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.engine.model.LlamaModel;
 import dev.caravan.engine.tensor.Parallel;
 import dev.caravan.proto.v1.ActivationFrame;
@@ -58,7 +58,7 @@ class PipelineExecutorTest {
   @BeforeEach
   void setUp() throws Exception {
     parallel = new Parallel(1);
-    whole = LlamaModel.open(SharedFiles.stories260K(), parallel);
+    whole = LlamaModel.open(TestData.stories260K(), parallel);
   }
 
   @AfterEach
@@ -84,7 +84,7 @@ class PipelineExecutorTest {
   }
 
   private ShardNode node(String name) throws Exception {
-    ShardNode n = new ShardNode(SharedFiles.stories260K(), 1, Channels.IN_PROCESS + name, InProcessServerBuilder.forName(name), 4);
+    ShardNode n = new ShardNode(TestData.stories260K(), 1, Channels.IN_PROCESS + name, InProcessServerBuilder.forName(name), 4);
     open.add(n);
     return n;
   }

@@ -17,7 +17,7 @@
  *       with llama.cpp's template-family detection.
  * </ul>
  *
- * <p>Verified against llama.cpp b10470 (the oracle in {@code shared/oracle}): the llama.cpp tokenizer test vectors for
+ * <p>Verified against llama.cpp b10470 (the oracle in {@code testdata/oracle}): the llama.cpp tokenizer test vectors for
  * the Llama 2 SentencePiece, GPT-2 and Llama 3 vocabularies, stories260K's prompt, the rendered chat templates and
  * their token ids.
  *

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.engine.tensor.GgmlType;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -19,7 +19,7 @@ class GgufFileTest {
 
   @Test
   void readsStories260K() throws IOException {
-    try (GgufFile f = GgufFile.open(SharedFiles.stories260K())) {
+    try (GgufFile f = GgufFile.open(TestData.stories260K())) {
       assertEquals(3, f.version());
       GgufMetadata m = f.metadata();
       assertEquals("llama", m.requireString("general.architecture"));
@@ -52,15 +52,15 @@ class GgufFileTest {
   @Test
   void readsEveryOracleModelAndVocabulary() throws IOException {
     for (String name : new String[] {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"}) {
-      try (GgufFile f = GgufFile.open(SharedFiles.oracle("models/tiny256-" + name + ".gguf"))) {
+      try (GgufFile f = GgufFile.open(TestData.oracle("models/tiny256-" + name + ".gguf"))) {
         GgmlType t = f.tensor("blk.0.attn_q.weight").orElseThrow().type();
         assertEquals(name, t.name());
       }
     }
-    try (GgufFile f = GgufFile.open(SharedFiles.oracle("models/stories15m-shape-Q8_0.gguf"))) {
+    try (GgufFile f = GgufFile.open(TestData.oracle("models/stories15m-shape-Q8_0.gguf"))) {
       assertTrue(f.tensor("output.weight").isEmpty(), "tied model has no output.weight");
     }
-    try (GgufFile f = GgufFile.open(SharedFiles.oracle("tokenizer/llama3-vocab.gguf"))) {
+    try (GgufFile f = GgufFile.open(TestData.oracle("tokenizer/llama3-vocab.gguf"))) {
       assertEquals(128256, f.metadata().stringArray("tokenizer.ggml.tokens").orElseThrow().length);
       assertEquals("llama-bpe", f.metadata().requireString("tokenizer.ggml.pre"));
     }
@@ -81,7 +81,7 @@ class GgufFileTest {
 
   @Test
   void everyTruncationFailsCleanly(@TempDir Path dir) throws IOException {
-    byte[] whole = Files.readAllBytes(SharedFiles.stories260K());
+    byte[] whole = Files.readAllBytes(TestData.stories260K());
     // cutting anywhere in the header or the data must give a format error, never another exception
     int[] cuts = {0, 3, 4, 7, 8, 16, 24, 30, 100, 1000, 5000, 9000, whole.length / 2, whole.length - 1};
     for (int cut : cuts) {

@@ -15,7 +15,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Caravan's logits against llama.cpp's (../shared/oracle), with the tolerances of the oracle's README: per position, one
+ * Caravan's logits against llama.cpp's (testdata/oracle), with the tolerances of the oracle's README: per position, one
  * token at a time and all 32 in one batch, and the greedy continuation.
  */
 class OracleLogitsTest {

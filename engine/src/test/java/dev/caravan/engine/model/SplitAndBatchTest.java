@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.engine.tensor.Parallel;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -67,7 +67,7 @@ class SplitAndBatchTest {
 
   @Test
   void everySplitPointGivesBitIdenticalLogits() throws IOException {
-    Path path = SharedFiles.stories260K();
+    Path path = TestData.stories260K();
     try (LlamaModel whole = LlamaModel.open(path, parallel)) {
       int layers = whole.config().layers();
       float[] reference = run(new LayerStack[] {whole.layers()}, PROMPT, 8);
@@ -90,7 +90,7 @@ class SplitAndBatchTest {
 
   @Test
   void stagesLoadOnlyTheirTensors() throws IOException {
-    try (LlamaModel mid = LlamaModel.open(SharedFiles.stories260K(), new LayerRange(1, 3), parallel, null)) {
+    try (LlamaModel mid = LlamaModel.open(TestData.stories260K(), new LayerRange(1, 3), parallel, null)) {
       assertEquals(null, mid.weights().tokenEmbedding);
       assertEquals(null, mid.weights().output);
       assertEquals(2, mid.weights().layers.size());
@@ -100,7 +100,7 @@ class SplitAndBatchTest {
 
   @Test
   void mixedBatchEqualsSequencesRunAlone() throws IOException {
-    try (LlamaModel model = LlamaModel.open(SharedFiles.stories260K(), parallel)) {
+    try (LlamaModel model = LlamaModel.open(TestData.stories260K(), parallel)) {
       LayerStack stage = model.layers();
       int vocab = model.config().vocabSize();
       // three sequences: A has decoded for a while, B is fresh with a prompt chunk, C is mid-prompt
@@ -149,7 +149,7 @@ class SplitAndBatchTest {
 
   @Test
   void batchesThatDoNotContinueTheirCacheAreRefused() throws IOException {
-    try (LlamaModel model = LlamaModel.open(SharedFiles.stories260K(), parallel)) {
+    try (LlamaModel model = LlamaModel.open(TestData.stories260K(), parallel)) {
       LayerStack stage = model.layers();
       KvCache cache = stage.newCache(8);
       Batch gap = new Batch(4);

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.engine.gguf.GgufFile;
 import dev.caravan.engine.gguf.GgufTensorInfo;
 import java.io.IOException;
@@ -14,7 +14,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * Known values from the shared oracle models: tiny256-TYPE.gguf holds the weights of tiny256-F32.gguf quantized to
- * TYPE (see /work/shared/oracle/README.md). Dequantizing every 2-D tensor must give the F32 values to within TYPE's
+ * TYPE (see testdata/oracle/README.md). Dequantizing every 2-D tensor must give the F32 values to within TYPE's
  * quantization error, bounded per block from the F32 values alone; F16 and BF16 must be exactly the round-to-nearest-even
  * of the F32 value. Both kernel implementations are checked.
  */
@@ -24,8 +24,8 @@ class OracleDequantizeTest {
   @ParameterizedTest
   @EnumSource(value = GgmlType.class, names = {"F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"})
   void dequantizedTensorsMatchTheF32Twin(GgmlType type) throws IOException {
-    try (GgufFile ref = GgufFile.open(SharedFiles.oracle("models/tiny256-F32.gguf"));
-        GgufFile q = GgufFile.open(SharedFiles.oracle("models/tiny256-" + type + ".gguf"))) {
+    try (GgufFile ref = GgufFile.open(TestData.oracle("models/tiny256-F32.gguf"));
+        GgufFile q = GgufFile.open(TestData.oracle("models/tiny256-" + type + ".gguf"))) {
       int checked = 0;
       for (GgufTensorInfo info : q.tensors()) {
         if (info.rank() != 2) {
@@ -47,7 +47,7 @@ class OracleDequantizeTest {
 
   @Test
   void theF32ModelReadsBackItsOwnValues() throws IOException {
-    try (GgufFile ref = GgufFile.open(SharedFiles.oracle("models/tiny256-F32.gguf"))) {
+    try (GgufFile ref = GgufFile.open(TestData.oracle("models/tiny256-F32.gguf"))) {
       WeightMatrix w = matrix(ref, ref.tensor("blk.0.ffn_down.weight").orElseThrow());
       float[] row = new float[w.cols()];
       for (Kernels k : KERNELS) {

@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -33,7 +33,7 @@ class ChatTemplateTest {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private static Path templates() {
-    return SharedFiles.oracle("templates/conversation.json").getParent();
+    return TestData.oracle("templates/conversation.json").getParent();
   }
 
   private static List<String> names(String suffix) throws IOException {
@@ -43,15 +43,15 @@ class ChatTemplateTest {
   }
 
   private static JsonNode renderJson(String name) throws IOException {
-    return JSON.readTree(SharedFiles.oracle("templates/" + name + ".render.json").toFile());
+    return JSON.readTree(TestData.oracle("templates/" + name + ".render.json").toFile());
   }
 
   private static String expected(String name) throws IOException {
-    return Files.readString(SharedFiles.oracle("templates/" + name + ".expected.txt"), StandardCharsets.UTF_8);
+    return Files.readString(TestData.oracle("templates/" + name + ".expected.txt"), StandardCharsets.UTF_8);
   }
 
   private static List<ChatMessage> conversation() throws IOException {
-    JsonNode conv = JSON.readTree(SharedFiles.oracle("templates/conversation.json").toFile());
+    JsonNode conv = JSON.readTree(TestData.oracle("templates/conversation.json").toFile());
     JsonNode messages = conv.isArray() ? conv : conv.get("messages");
     List<ChatMessage> out = new ArrayList<>();
     for (JsonNode m : messages) {
@@ -86,7 +86,7 @@ class ChatTemplateTest {
     assertEquals(7, names.size(), "templates: " + names);
     List<String> failures = new ArrayList<>();
     for (String name : names) {
-      String source = Files.readString(SharedFiles.oracle("templates/" + name + ".jinja"), StandardCharsets.UTF_8);
+      String source = Files.readString(TestData.oracle("templates/" + name + ".jinja"), StandardCharsets.UTF_8);
       JsonNode r = renderJson(name);
       String got = ChatTemplate.jinja(source).render(conversation(), options(r));
       String want = expected(name);
@@ -117,7 +117,7 @@ class ChatTemplateTest {
   @Test
   void detectsTheBuiltinFamilyOfEachJinjaTemplateLikeLlamaCpp() throws IOException {
     for (String name : names(".jinja")) {
-      String source = Files.readString(SharedFiles.oracle("templates/" + name + ".jinja"), StandardCharsets.UTF_8);
+      String source = Files.readString(TestData.oracle("templates/" + name + ".jinja"), StandardCharsets.UTF_8);
       JsonNode builtin = renderJson(name).get("builtin");
       Optional<BuiltinChatTemplate> detected = ChatTemplate.detect(source);
       assertTrue(detected.isPresent(), name + " not detected");
@@ -169,7 +169,7 @@ class ChatTemplateTest {
   private static void checkIds(String name, Tokenizer tok, String idsFile) throws IOException {
     String text = expected(name);
     String bos = tok.vocabulary().token(tok.bos());
-    int[] want = Vocabs.parseIds(Files.readString(SharedFiles.oracle(idsFile), StandardCharsets.UTF_8));
+    int[] want = Vocabs.parseIds(Files.readString(TestData.oracle(idsFile), StandardCharsets.UTF_8));
     boolean addBos = !text.startsWith(bos);
     int[] got = tok.encode(text, addBos, true);
     assertArrayEquals(want, got, name);
@@ -219,7 +219,7 @@ class ChatTemplateTest {
     Map<String, Object> tool = Map.of("type", "function", "function", Map.of("name", "get_weather", "description", "Get the weather", "parameters",
         Map.of("type", "object", "properties", Map.of("city", Map.of("type", "string", "description", "The city")), "required", List.of("city"))));
     for (String name : names(".jinja")) {
-      String source = Files.readString(SharedFiles.oracle("templates/" + name + ".jinja"), StandardCharsets.UTF_8);
+      String source = Files.readString(TestData.oracle("templates/" + name + ".jinja"), StandardCharsets.UTF_8);
       ChatTemplate.Options o = options(renderJson(name)).withExtraVariables(Map.of("tools", List.of(tool)));
       String out = ChatTemplate.jinja(source).render(conversation().subList(1, 4), o);
       assertTrue(out.contains("get_weather"), name + ":\n" + out);

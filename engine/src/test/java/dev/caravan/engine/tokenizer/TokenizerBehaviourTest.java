@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.engine.tokenizer.Vocabs.Vector;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -33,7 +33,7 @@ class TokenizerBehaviourTest {
 
   @Test
   void stories260KPromptMatchesTheOracle() throws IOException {
-    JsonNode oracle = new ObjectMapper().readTree(SharedFiles.oracle("stories260K.oracle.json").toFile());
+    JsonNode oracle = new ObjectMapper().readTree(TestData.oracle("stories260K.oracle.json").toFile());
     int[] inputIds = new int[oracle.get("input_ids").size()];
     for (int i = 0; i < inputIds.length; i++) {
       inputIds[i] = oracle.get("input_ids").get(i).asInt();

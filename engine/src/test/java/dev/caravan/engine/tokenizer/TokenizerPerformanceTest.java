@@ -2,7 +2,7 @@ package dev.caravan.engine.tokenizer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.engine.gguf.GgufFormatException;
 import dev.caravan.engine.gguf.GgufMetadata;
 import dev.caravan.engine.tokenizer.Vocabs.Vector;
@@ -44,7 +44,7 @@ class TokenizerPerformanceTest {
         // CPU time of this thread: the cores are shared, wall time says more about the neighbours than about us
         ThreadMXBean cpu = ManagementFactory.getThreadMXBean();
         long t0 = cpu.getCurrentThreadCpuTime();
-        GgufMetadata m = Vocabs.metadata(SharedFiles.oracle(file));
+        GgufMetadata m = Vocabs.metadata(TestData.oracle(file));
         long t1 = cpu.getCurrentThreadCpuTime();
         Vocabulary v = Vocabulary.fromGguf(m);
         long t2 = cpu.getCurrentThreadCpuTime();

@@ -1,6 +1,6 @@
 package dev.caravan.engine.tokenizer;
 
-import dev.caravan.engine.SharedFiles;
+import dev.caravan.engine.TestData;
 import dev.caravan.engine.gguf.GgufFile;
 import dev.caravan.engine.gguf.GgufMetadata;
 import java.io.IOException;
@@ -26,11 +26,11 @@ final class Vocabs {
 
   /** The tokenizer of an oracle vocabulary file (path relative to the oracle directory). */
   static Tokenizer oracle(String relative) {
-    return CACHE.computeIfAbsent(relative, r -> load(SharedFiles.oracle(r)));
+    return CACHE.computeIfAbsent(relative, r -> load(TestData.oracle(r)));
   }
 
   static Tokenizer stories260K() {
-    return CACHE.computeIfAbsent("stories260K", r -> load(SharedFiles.stories260K()));
+    return CACHE.computeIfAbsent("stories260K", r -> load(TestData.stories260K()));
   }
 
   static GgufMetadata metadata(Path file) {
@@ -60,8 +60,8 @@ final class Vocabs {
   /** Reads {@code NAME.inp} / {@code NAME.out} (llama.cpp tests/test-tokenizer-0 format). */
   static List<Vector> vectors(String inpRelative, String outRelative) {
     try {
-      String inp = Files.readString(SharedFiles.oracle(inpRelative), StandardCharsets.UTF_8);
-      List<String> out = Files.readAllLines(SharedFiles.oracle(outRelative), StandardCharsets.UTF_8);
+      String inp = Files.readString(TestData.oracle(inpRelative), StandardCharsets.UTF_8);
+      List<String> out = Files.readAllLines(TestData.oracle(outRelative), StandardCharsets.UTF_8);
       String sep = "\n__ggml_vocab_test__\n";
       List<String> texts = new ArrayList<>();
       int pos = 0;
