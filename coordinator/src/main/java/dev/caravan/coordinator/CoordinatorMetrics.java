@@ -18,6 +18,7 @@ public final class CoordinatorMetrics {
   public final Gauge requestsWaiting = Gauge.builder().name("caravan_requests_waiting").help("Requests queued for a slot").register(registry);
   public final Histogram timeToFirstToken = Histogram.builder().name("caravan_time_to_first_token_seconds").help("Time from accepting a request to its first generated token").classicUpperBounds(LATENCY_BUCKETS).register(registry);
   public final Histogram interTokenLatency = Histogram.builder().name("caravan_inter_token_latency_seconds").help("Time between successive generated tokens of a request").classicUpperBounds(LATENCY_BUCKETS).register(registry);
+  public final Histogram queueTime = Histogram.builder().name("caravan_request_queue_time_seconds").help("Time from accepting a request until it first runs (waiting for a slot, KV room or a plan)").classicUpperBounds(LATENCY_BUCKETS).register(registry);
   public final Histogram e2eLatency = Histogram.builder().name("caravan_e2e_request_latency_seconds").help("Time from accepting a request to its end").classicUpperBounds(LATENCY_BUCKETS).register(registry);
   public final Counter promptTokens = Counter.builder().name("caravan_prompt_tokens_total").help("Prompt tokens of accepted requests").register(registry);
   public final Counter promptTokensComputed = Counter.builder().name("caravan_prompt_tokens_computed_total").help("Prompt tokens run through the pipeline (prompt tokens minus those reused from a session's KV cache)").register(registry);
@@ -25,10 +26,17 @@ public final class CoordinatorMetrics {
   public final Counter generationTokens = Counter.builder().name("caravan_generation_tokens_total").help("Tokens generated").register(registry);
   public final Counter requestSuccess = Counter.builder().name("caravan_request_success_total").help("Requests that finished, by finish reason").labelNames("finished_reason").register(registry);
   public final Counter requestErrors = Counter.builder().name("caravan_request_errors_total").help("Requests that ended with an error, by gRPC status code").labelNames("code").register(registry);
-  public final Counter migrations = Counter.builder().name("caravan_request_migrations_total").help("Requests moved to another plan and recomputed there, by reason (failure: a stage was lost; plan_change: a planned re-plan)").labelNames("reason").register(registry);
+  public final Counter migrations = Counter.builder().name("caravan_request_migrations_total").help("Requests moved to another plan and recomputed there, by reason (failure: a stage was lost; plan_change: a planned re-plan; preempted: made room for KV)").labelNames("reason").register(registry);
   public final Counter recomputedTokens = Counter.builder().name("caravan_recomputed_tokens_total").help("Positions computed again because their request moved to another plan").register(registry);
   public final Histogram batchTokens = Histogram.builder().name("caravan_batch_tokens").help("Tokens per pipeline batch").classicUpperBounds(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048).register(registry);
   public final Gauge planEpoch = Gauge.builder().name("caravan_plan_epoch").help("Epoch of the plan serving new requests (-1: none)").register(registry);
   public final Gauge workers = Gauge.builder().name("caravan_workers").help("Workers in the cluster").register(registry);
   public final Gauge stages = Gauge.builder().name("caravan_plan_stages").help("Stages of the serving plan").register(registry);
+
+  {
+    // every reason has a series from the start (0 until it happens), so dashboards and alerts see them before the first move
+    for (String reason : new String[] {"failure", "plan_change", "preempted"}) {
+      migrations.labelValues(reason);
+    }
+  }
 }

@@ -77,6 +77,7 @@ public final class EngineCore {
     GenerationError failure;
     int failovers; // plan losses survived
     String lastLoss; // what the last of them was
+    boolean started; // admitted to run at least once (its queue time is recorded)
 
     Generation(GenerationRequest request, Sequence sequence, OutputProcessor.Output output) {
       this.request = request;
@@ -247,6 +248,11 @@ public final class EngineCore {
     }
     for (Sequence s : scheduler.admit()) {
       sessions.held(s.cacheKey(), s.epoch(), s.computed());
+      Generation g = generations.get(s.id());
+      if (g != null && !g.started) {
+        g.started = true;
+        metrics.queueTime.observe((now - s.arrivalNanos()) / 1e9);
+      }
     }
     for (ScheduledBatch batch; (batch = scheduler.schedule()) != null; ) {
       execute(batch);

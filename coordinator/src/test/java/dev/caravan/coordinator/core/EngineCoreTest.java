@@ -101,6 +101,24 @@ class EngineCoreTest {
   }
 
   @Test
+  void queueTimeIsFromAcceptanceToTheFirstRunOnly() {
+    core(new SchedulerConfig(1, 4, 64, 1), 1);
+    Collector first = new Collector();
+    Collector second = new Collector();
+    core.submit(greedy(1, null, 1, 50), first);
+    core.submit(greedy(1, null, 1, 60), second);
+    core.step(); // the first runs at once, the second waits for the only slot
+    clock.addAndGet(3 * SECOND);
+    executor.answer(A);
+    core.step(); // the first ends, the second is admitted 3 s after it arrived
+    executor.answer(B);
+    core.step();
+    assertTrue(first.ended() && second.ended());
+    assertEquals(2, metrics.queueTime.collect().getDataPoints().get(0).getCount());
+    assertEquals(3.0, metrics.queueTime.collect().getDataPoints().get(0).getSum(), 1e-9, "0 s for the first, 3 s for the second");
+  }
+
+  @Test
   void endOfGenerationEndsWithoutItsText() {
     core();
     Collector c = new Collector();
