@@ -115,7 +115,11 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
       return;
     }
     if (!request.method().equals(route.method)) {
-      respond(route, HttpErrors.methodNotAllowed(request.method().name(), path), version, keepAlive);
+      ApiError e = HttpErrors.methodNotAllowed(request.method().name(), path);
+      ctx.metrics.count(route, e.status());
+      FullHttpResponse r = jsonResponse(e.status(), e.body(), version, keepAlive);
+      r.headers().set(HttpHeaderNames.ALLOW, route.method.name());
+      send(r, keepAlive);
       return;
     }
     switch (route) {
@@ -230,7 +234,11 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
 
   private void respond(Route route, int status, JsonNode body, HttpVersion version, boolean keepAlive) {
     ctx.metrics.count(route, status);
-    ChannelFuture f = writeJson(status, body, version, keepAlive);
+    send(jsonResponse(status, body, version, keepAlive), keepAlive);
+  }
+
+  private void send(FullHttpResponse response, boolean keepAlive) {
+    ChannelFuture f = channel.writeAndFlush(response);
     if (!keepAlive) {
       f.addListener(ChannelFutureListener.CLOSE);
     }

@@ -42,11 +42,12 @@ public final class HttpServer implements AutoCloseable {
    * @param prepareThreads    threads that read, check and tokenize request bodies off the event loop
    * @param prepareQueue      bodies waiting for them; more are answered 429
    * @param writeBufferHigh   bytes a connection may have unsent before it counts as not writable (streams coalesce)
+   * @param sendBufferBytes   the sockets' send buffer ({@code SO_SNDBUF}); 0 leaves it to the OS
    */
   public record Settings(String host, int port, int maxRequestBytes, int maxHeaderBytes, Duration requestTimeout, Duration idleTimeout, int ioThreads, int prepareThreads,
-                         int prepareQueue, int writeBufferHigh) {
+                         int prepareQueue, int writeBufferHigh, int sendBufferBytes) {
     public Settings {
-      if (port < 0 || port > 65535 || maxRequestBytes < 1 || maxHeaderBytes < 1024 || ioThreads < 1 || prepareThreads < 1 || prepareQueue < 1 || writeBufferHigh < 2) {
+      if (port < 0 || port > 65535 || maxRequestBytes < 1 || maxHeaderBytes < 1024 || ioThreads < 1 || prepareThreads < 1 || prepareQueue < 1 || writeBufferHigh < 2 || sendBufferBytes < 0) {
         throw new IllegalArgumentException("invalid HTTP server settings");
       }
       if (requestTimeout.isNegative() || requestTimeout.isZero() || idleTimeout.isNegative() || idleTimeout.isZero()) {
@@ -54,13 +55,21 @@ public final class HttpServer implements AutoCloseable {
       }
     }
 
-    /** The coordinator's settings: 16 KiB of headers, 2 event loop and 2 prepare threads, 64 bodies queued, Netty's 64 KiB write buffer. */
+    /**
+     * The coordinator's settings: 16 KiB of headers, 2 event loop and 2 prepare threads, 64 bodies queued, Netty's 64 KiB
+     * write buffer, the OS's socket buffers.
+     */
     public static Settings of(String host, int port, int maxRequestBytes, Duration requestTimeout, Duration idleTimeout) {
-      return new Settings(host, port, maxRequestBytes, 16 << 10, requestTimeout, idleTimeout, 2, 2, 64, 64 << 10);
+      return new Settings(host, port, maxRequestBytes, 16 << 10, requestTimeout, idleTimeout, 2, 2, 64, 64 << 10, 0);
     }
 
-    public Settings withWriteBufferHigh(int bytes) {
-      return new Settings(host, port, maxRequestBytes, maxHeaderBytes, requestTimeout, idleTimeout, ioThreads, prepareThreads, prepareQueue, bytes);
+    /** Other write buffer and socket send buffer sizes (tests make a slow client's backpressure show at once). */
+    public Settings withBuffers(int writeBufferHigh, int sendBufferBytes) {
+      return new Settings(host, port, maxRequestBytes, maxHeaderBytes, requestTimeout, idleTimeout, ioThreads, prepareThreads, prepareQueue, writeBufferHigh, sendBufferBytes);
+    }
+
+    public Settings withPrepare(int threads, int queue) {
+      return new Settings(host, port, maxRequestBytes, maxHeaderBytes, requestTimeout, idleTimeout, ioThreads, threads, queue, writeBufferHigh, sendBufferBytes);
     }
   }
 
@@ -92,6 +101,9 @@ public final class HttpServer implements AutoCloseable {
         .childOption(ChannelOption.TCP_NODELAY, true) // stream events go out as they are written
         .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(settings.writeBufferHigh() / 2, settings.writeBufferHigh()))
         .childHandler(new HttpServerInitializer(ctx, tls));
+    if (settings.sendBufferBytes() > 0) {
+      b.childOption(ChannelOption.SO_SNDBUF, settings.sendBufferBytes());
+    }
     try {
       server = b.bind(new InetSocketAddress(settings.host(), settings.port())).sync().channel();
     } catch (Exception e) {

@@ -8,7 +8,10 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.caravan.coordinator.RequestValidator;
+import dev.caravan.coordinator.core.GenerationError;
+import dev.caravan.coordinator.core.GenerationException;
 import dev.caravan.coordinator.core.GenerationRequest;
+import dev.caravan.engine.sampling.SamplingParams;
 import dev.caravan.engine.tokenizer.ChatMessage;
 import java.io.IOException;
 import java.util.ArrayList;
@@ -203,22 +206,38 @@ record OpenAiRequest(
     v.checkModel(model);
     String field = chat ? "messages" : "prompt";
     int[] prompt;
-    if (chat) {
-      prompt = v.encodeChat(messages);
-    } else if (promptText != null) {
-      prompt = v.encodeText("prompt", promptText);
-    } else {
-      if (promptIds.size() >= v.contextLength()) {
-        throw HttpErrors.contextLengthExceeded(field, promptIds.size(), v.contextLength()).asException();
+    try {
+      if (chat) {
+        prompt = v.encodeChat(messages);
+      } else if (promptText != null) {
+        prompt = v.encodeText("prompt", promptText);
+      } else {
+        if (promptIds.size() >= v.contextLength()) {
+          throw HttpErrors.contextLengthExceeded(field, promptIds.size(), v.contextLength()).asException();
+        }
+        prompt = v.checkIds("prompt", promptIds);
       }
-      prompt = v.checkIds("prompt", promptIds);
+    } catch (GenerationException e) {
+      if (e.kind() == GenerationError.Kind.INVALID_ARGUMENT) {
+        throw HttpErrors.invalid(field, e.getMessage()).asException(); // the prompt's problem: name the field
+      }
+      throw e;
     }
     if (prompt.length >= v.contextLength()) {
       throw HttpErrors.contextLengthExceeded(field, prompt.length, v.contextLength()).asException();
     }
     // no limit given: up to the context (the sequence ends there with finish reason "length")
     int max = maxTokens != null ? maxTokens : v.contextLength();
-    return v.request(prompt, v.sampling(sampling), max, stop, null, ignoreEos, deadlineNanos);
+    SamplingParams params;
+    try {
+      params = v.sampling(sampling);
+    } catch (GenerationException e) {
+      // "sampling: top_p must be in (0, 1] ...": the field is the message's first word after the prefix
+      String m = e.getMessage();
+      String param = m.startsWith("sampling: ") && m.indexOf(' ', 10) > 10 ? m.substring(10, m.indexOf(' ', 10)) : null;
+      throw HttpErrors.invalid(param, m).asException();
+    }
+    return v.request(prompt, params, max, stop, null, ignoreEos, deadlineNanos);
   }
 
   // ---- typed fields ------------------------------------------------------------------------------------------------
