@@ -27,6 +27,7 @@ import java.util.List;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -224,12 +225,12 @@ final class Exchange implements GenerationListener {
       OpenAiRequest r = request;
       boolean stream = r != null && r.stream();
       if (!headSent && error != null) {
-        end(error.status(), owner.writeJson(error.status(), error.body(), version, keepAlive), !keepAlive);
+        end(error.status(), () -> owner.writeJson(error.status(), error.body(), version, keepAlive), !keepAlive);
         return;
       }
       if (!stream) {
         if (finished != null) {
-          end(200, owner.writeJson(200, whole(r), version, keepAlive), !keepAlive);
+          end(200, () -> owner.writeJson(200, whole(r), version, keepAlive), !keepAlive);
         }
         return;
       }
@@ -250,21 +251,21 @@ final class Exchange implements GenerationListener {
       }
       if (error != null) {
         writeEvent(error.body());
-        end(200, channel.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT), true);
+        end(200, () -> channel.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT), true);
       } else if (finished != null) {
         writeEvent(chunk(r, route == Route.CHAT ? null : "", OpenAiResponses.finishReason(finished.reason())));
         if (r.includeUsage()) {
           writeEvent(ctx.responses.usageChunk(route == Route.CHAT, id, created, finished.usage()));
         }
         channel.write(new DefaultHttpContent(Unpooled.wrappedBuffer(DONE)));
-        end(200, channel.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT), !keepAlive);
+        end(200, () -> channel.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT), !keepAlive);
       } else {
         channel.flush();
       }
     } catch (Throwable t) { // a bug: never leave the client hanging
       LOG.error("HTTP {}: writing the response failed", route.label, t);
       if (!headSent) {
-        end(500, owner.writeJson(500, HttpErrors.internal().body(), version, false), true);
+        end(500, () -> owner.writeJson(500, HttpErrors.internal().body(), version, false), true);
       } else {
         end(200, null, true);
       }
@@ -316,13 +317,17 @@ final class Exchange implements GenerationListener {
     channel.write(new DefaultHttpContent(Unpooled.wrappedBuffer(sse)));
   }
 
-  /** The answer is written ({@code last}: its last write, or null) or abandoned; the connection closes after it if {@code close}. */
-  private void end(int status, ChannelFuture last, boolean close) {
+  /**
+   * The answer ends: counted, its last write made ({@code lastWrite}, or null when the client is gone or nothing is left
+   * to write), and the connection closed after it if {@code close}.
+   */
+  private void end(int status, Supplier<ChannelFuture> lastWrite, boolean close) {
     if (ended) {
       return;
     }
     ended = true;
     ctx.metrics.count(route, status);
+    ChannelFuture last = lastWrite == null ? null : lastWrite.get();
     ctx.openExchanges.decrementAndGet();
     owner.exchangeEnded(this, last, close);
   }
