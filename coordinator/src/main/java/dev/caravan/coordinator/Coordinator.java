@@ -24,6 +24,9 @@ import dev.caravan.coordinator.core.GenerationError;
 import dev.caravan.coordinator.core.GenerationException;
 import dev.caravan.coordinator.core.OutputProcessor;
 import dev.caravan.coordinator.core.SessionRegistry;
+import dev.caravan.coordinator.http.HttpApi;
+import dev.caravan.coordinator.http.HttpAuth;
+import dev.caravan.coordinator.http.HttpServer;
 import dev.caravan.coordinator.scheduler.ScheduledBatch;
 import dev.caravan.coordinator.scheduler.Scheduler;
 import dev.caravan.coordinator.scheduler.SchedulerConfig;
@@ -51,7 +54,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The coordinator process: the cluster's front door. It holds the tokenizer (no weights), serves the public Inference
- * API and the PipelineSink over one gRPC server, is a Hazelcast member that owns the cluster's maps, plans layers over
+ * API (gRPC, and OpenAI-compatible HTTP on its own port, both driving the same core) and the PipelineSink, is a Hazelcast member that owns the cluster's maps, plans layers over
  * the workers, and runs the serving loop that drives requests through the pipeline.
  */
 public final class Coordinator implements AutoCloseable {
@@ -76,7 +79,10 @@ public final class Coordinator implements AutoCloseable {
       Duration kvReportInterval,
       int maxFailovers,
       int maxRequestBytes,
-      int spares) {}
+      int spares,
+      int httpPort,
+      Duration httpRequestTimeout,
+      Duration httpIdleTimeout) {}
 
 
   private final Config config;
@@ -91,6 +97,7 @@ public final class Coordinator implements AutoCloseable {
   private String weightType;
   private Tokenizer tokenizer;
   private GrpcServer grpc;
+  private HttpServer http;
   private GrpcServer internal;
   private MetricsServer metricsServer;
   private HazelcastInstance hz;
@@ -148,13 +155,21 @@ public final class Coordinator implements AutoCloseable {
     InferenceService inference = new InferenceService(validator, tokenizer, core, new View(), metrics);
     grpc = new GrpcServer("coordinator", GrpcServer.netty(config.host(), config.grpcPort(), config.maxRequestBytes()), List.of(inference), List.of()).start();
     address = config.host() + ":" + grpc.port();
+    // the OpenAI-compatible HTTP API: the same validator and the same core as the gRPC API
+    HttpApi httpApi = new HttpApi(validator, tokenizer, core, () -> book.serving() == null ? "no serving plan: waiting for workers to join and load the model" : null, HttpAuth.ALLOW_ALL, metrics);
+    http = new HttpServer(HttpServer.Settings.of(config.host(), config.httpPort(), config.maxRequestBytes(), config.httpRequestTimeout(), config.httpIdleTimeout()), httpApi, null).start();
     metricsServer = MetricsServer.start(config.host(), config.metricsPort(), metrics.registry);
-    LOG.info("coordinator for {} ({} layers, {}) at {}, Hazelcast {}:{}, metrics on port {}", modelId, modelConfig.layers(), weightType, address, config.host(), hz.getCluster().getLocalMember().getAddress().getPort(), metricsServer.port());
+    LOG.info("coordinator for {} ({} layers, {}) at {}, HTTP API on port {}, Hazelcast {}:{}, metrics on port {}", modelId, modelConfig.layers(), weightType, address, http.port(), config.host(), hz.getCluster().getLocalMember().getAddress().getPort(), metricsServer.port());
     return this;
   }
 
   public int grpcPort() {
     return grpc.port();
+  }
+
+  /** The OpenAI-compatible HTTP API's port. */
+  public int httpPort() {
+    return http.port();
   }
 
   public int metricsPort() {
@@ -174,6 +189,9 @@ public final class Coordinator implements AutoCloseable {
     if (grpc != null) {
       grpc.setServing(false);
     }
+    if (http != null) {
+      http.setServing(false);
+    }
     Runtime.getRuntime().halt(70);
   }
 
@@ -184,12 +202,18 @@ public final class Coordinator implements AutoCloseable {
     }
     LOG.info("draining: up to {} for running requests", config.drainTimeout());
     grpc.setServing(false);
+    if (http != null) {
+      http.setServing(false);
+    }
     loop.drain(config.drainTimeout());
     close();
   }
 
   @Override
   public void close() {
+    if (http != null) {
+      http.setServing(false);
+    }
     if (grpc != null) {
       grpc.drain(Duration.ofSeconds(1));
     }
@@ -201,6 +225,9 @@ public final class Coordinator implements AutoCloseable {
     }
     if (loop != null) {
       loop.close();
+    }
+    if (http != null) {
+      http.close(Duration.ofSeconds(1)); // after the core: the requests it ended on stopping hear why
     }
     if (executor != null) {
       executor.close();

@@ -16,7 +16,7 @@ import picocli.CommandLine.Spec;
 
 /** {@code caravan coordinator}: the cluster's front door. */
 @Command(name = "coordinator", mixinStandardHelpOptions = true, sortOptions = false, resourceBundle = ClusterOptions.COORDINATOR,
-    description = "Run the coordinator: public gRPC API, tokenizer, sampling, layer plan and scheduler, as a Hazelcast member workers join.")
+    description = "Run the coordinator: public gRPC API and OpenAI-compatible HTTP API, tokenizer, sampling, layer plan and scheduler, as a Hazelcast member workers join.")
 public final class CoordinatorCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
@@ -61,8 +61,17 @@ public final class CoordinatorCommand implements Callable<Integer> {
   @Option(names = "--spares", defaultValue = "0", paramLabel = "N", description = "Workers to hold back as spares: each keeps the layers it would take over loaded and warm, and takes a lost stage's place with every other stage unchanged (default: ${DEFAULT-VALUE}: every worker serves).")
   int spares;
 
-  @Option(names = "--max-request-bytes", defaultValue = "16777216", description = "Largest message the public API takes; larger ones are refused with RESOURCE_EXHAUSTED (default: ${DEFAULT-VALUE}, room for a prompt of 4 Mi characters).")
+  @Option(names = "--max-request-bytes", defaultValue = "16777216", description = "Largest message the public API takes; larger ones are refused with RESOURCE_EXHAUSTED (HTTP: 413) (default: ${DEFAULT-VALUE}, room for a prompt of 4 Mi characters).")
   int maxRequestBytes;
+
+  @Option(names = "--http-port", defaultValue = "8080", description = "Port of the OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models, /health); 0 picks a free one (default: ${DEFAULT-VALUE}).")
+  int httpPort;
+
+  @Option(names = "--http-request-timeout", defaultValue = "PT10M", description = "An HTTP generation request still running after this long ends with 504 (default: ${DEFAULT-VALUE}).")
+  Duration httpRequestTimeout;
+
+  @Option(names = "--http-idle-timeout", defaultValue = "PT60S", description = "Close an HTTP keep-alive connection idle for this long (default: ${DEFAULT-VALUE}).")
+  Duration httpIdleTimeout;
 
   @Option(names = "--drain-timeout", defaultValue = "PT30S", description = "On SIGTERM, let running requests finish for this long (default: ${DEFAULT-VALUE}).")
   Duration drainTimeout;
@@ -77,7 +86,7 @@ public final class CoordinatorCommand implements Callable<Integer> {
     }
     new ProcessChecks(spec)
         .modelFile(model)
-        .ports(cluster.grpcPort(), internalPort, cluster.metricsPort(), cluster.hazelcastPort())
+        .ports(cluster.grpcPort(), internalPort, cluster.metricsPort(), cluster.hazelcastPort(), httpPort)
         .check(maxRunning >= 1 && maxWaiting >= 0 && maxBatchTokens >= 1, "--max-running and --max-batch-tokens must be positive, --max-waiting not negative")
         .positive(stepTimeout, "--step-timeout")
         .positive(sessionIdle, "--session-idle")
@@ -87,9 +96,11 @@ public final class CoordinatorCommand implements Callable<Integer> {
         .check(maxFailovers >= 0 && maxFailovers <= 100, "--max-failovers must be between 0 and 100, not " + maxFailovers)
         .check(spares >= 0 && spares <= 64, "--spares must be between 0 and 64, not " + spares)
         .check(maxRequestBytes >= 1024, "--max-request-bytes must be at least 1024, not " + maxRequestBytes)
+        .positive(httpRequestTimeout, "--http-request-timeout")
+        .positive(httpIdleTimeout, "--http-idle-timeout")
         .notNegative(drainTimeout, "--drain-timeout")
         .join(join);
-    Coordinator c = new Coordinator(new Coordinator.Config(model, cluster.clusterName(), cluster.host(), cluster.grpcPort(), internalPort, cluster.hazelcastPort(), join, cluster.metricsPort(), new SchedulerConfig(maxRunning, maxWaiting, maxBatchTokens, 1), stepTimeout, sessionIdle, noPlanWait, drainTimeout, framesInFlight, kvReportInterval, maxFailovers, maxRequestBytes, spares));
+    Coordinator c = new Coordinator(new Coordinator.Config(model, cluster.clusterName(), cluster.host(), cluster.grpcPort(), internalPort, cluster.hazelcastPort(), join, cluster.metricsPort(), new SchedulerConfig(maxRunning, maxWaiting, maxBatchTokens, 1), stepTimeout, sessionIdle, noPlanWait, drainTimeout, framesInFlight, kvReportInterval, maxFailovers, maxRequestBytes, spares, httpPort, httpRequestTimeout, httpIdleTimeout));
     Runtime.getRuntime().addShutdownHook(new Thread(c::drain, "caravan-drain"));
     c.start();
     c.awaitTermination();

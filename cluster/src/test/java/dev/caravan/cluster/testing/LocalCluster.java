@@ -115,6 +115,7 @@ public final class LocalCluster implements AutoCloseable {
   private final int grpcPort;
   private final int metricsPort;
   private final int hazelcastPort;
+  private final int httpPort;
   private final List<Node> nodes = new ArrayList<>();
   private Node coordinator;
   private ManagedChannel channel;
@@ -127,13 +128,14 @@ public final class LocalCluster implements AutoCloseable {
     this.grpcPort = freePort();
     this.metricsPort = freePort();
     this.hazelcastPort = freePort();
+    this.httpPort = freePort(); // never the default 8080: clusters of parallel builds would collide on it
   }
 
   /** A coordinator (with extra arguments) and no workers yet. */
   public static LocalCluster start(Path model, String name, String... coordinatorArgs) throws IOException {
     LocalCluster c = new LocalCluster(model, name);
     try {
-      List<String> args = new ArrayList<>(List.of("--model", model.toString(), "--cluster-name", c.clusterName, "--grpc-port", Integer.toString(c.grpcPort), "--metrics-port", Integer.toString(c.metricsPort), "--hazelcast-port", Integer.toString(c.hazelcastPort), "--drain-timeout", "PT5S"));
+      List<String> args = new ArrayList<>(List.of("--model", model.toString(), "--cluster-name", c.clusterName, "--grpc-port", Integer.toString(c.grpcPort), "--metrics-port", Integer.toString(c.metricsPort), "--hazelcast-port", Integer.toString(c.hazelcastPort), "--http-port", Integer.toString(c.httpPort), "--drain-timeout", "PT5S"));
       args.addAll(List.of(coordinatorArgs));
       c.coordinator = c.launch("coordinator", COORDINATOR_MAIN, args, c.metricsPort);
       c.channel = Channels.forAddress(c.target());
@@ -177,6 +179,11 @@ public final class LocalCluster implements AutoCloseable {
 
   public int metricsPort() {
     return metricsPort;
+  }
+
+  /** The coordinator's OpenAI-compatible HTTP API: {@code http://127.0.0.1:<port>}. */
+  public int httpPort() {
+    return httpPort;
   }
 
   public String clusterName() {

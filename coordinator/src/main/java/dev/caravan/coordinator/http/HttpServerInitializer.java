@@ -1,0 +1,78 @@
+package dev.caravan.coordinator.http;
+
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelPipeline;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.handler.codec.http.HttpDecoderConfig;
+import io.netty.handler.codec.http.HttpMessage;
+import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.QueryStringDecoder;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.timeout.IdleStateHandler;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Each connection's pipeline: TLS when configured, an idle timer, Netty's HTTP codec with bounded request line and
+ * headers, the aggregator with the body bounded by {@code --max-request-bytes} (a larger one is answered 413 with an
+ * OpenAI error object and the connection closed), then the API handler.
+ */
+final class HttpServerInitializer extends ChannelInitializer<SocketChannel> {
+  private final HttpContext ctx;
+  private final SslContext tls;
+
+  HttpServerInitializer(HttpContext ctx, SslContext tls) {
+    this.ctx = ctx;
+    this.tls = tls;
+  }
+
+  @Override
+  protected void initChannel(SocketChannel ch) {
+    ctx.channels.add(ch);
+    ChannelPipeline p = ch.pipeline();
+    if (tls != null) {
+      p.addLast("tls", tls.newHandler(ch.alloc()));
+    }
+    p.addLast("idle", new IdleStateHandler(0, 0, ctx.settings.idleTimeout().toMillis(), TimeUnit.MILLISECONDS));
+    p.addLast("codec", new HttpServerCodec(new HttpDecoderConfig()
+        .setMaxInitialLineLength(HttpServer.MAX_INITIAL_LINE_BYTES)
+        .setMaxHeaderSize(ctx.settings.maxHeaderBytes())
+        .setMaxChunkSize(64 << 10)));
+    p.addLast("aggregator", new BoundedBodies(ctx));
+    p.addLast("api", new HttpApiHandler(ctx));
+  }
+
+  /** The aggregator, answering a body over the limit with a 413 in OpenAI's error shape (Netty's own is empty). */
+  private static final class BoundedBodies extends HttpObjectAggregator {
+    private final HttpContext ctx;
+
+    BoundedBodies(HttpContext ctx) {
+      super(ctx.settings.maxRequestBytes(), true);
+      this.ctx = ctx;
+    }
+
+    @Override
+    protected Object newContinueResponse(HttpMessage start, int maxContentLength, ChannelPipeline pipeline) {
+      if (HttpUtil.is100ContinueExpected(start) && HttpUtil.getContentLength(start, -1L) > maxContentLength) {
+        return tooLarge(start); // refused before the client sends the body (the connection closes after it)
+      }
+      return super.newContinueResponse(start, maxContentLength, pipeline);
+    }
+
+    @Override
+    protected void handleOversizedMessage(ChannelHandlerContext c, HttpMessage oversized) {
+      // the rest of the body may still be on its way: answer, then close
+      c.writeAndFlush(tooLarge(oversized)).addListener(ChannelFutureListener.CLOSE);
+    }
+
+    private Object tooLarge(HttpMessage m) {
+      Route route = m instanceof HttpRequest r ? Route.of(new QueryStringDecoder(r.uri()).rawPath()) : Route.OTHER;
+      ctx.metrics.count(route, 413);
+      return HttpApiHandler.jsonResponse(413, HttpErrors.tooLarge(ctx.settings.maxRequestBytes()).body(), m.protocolVersion(), false);
+    }
+  }
+}

@@ -1,0 +1,224 @@
+package dev.caravan.coordinator.http;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.caravan.coordinator.scheduler.SchedulerConfig;
+import dev.caravan.engine.Oracle;
+import dev.caravan.engine.model.LlamaModel;
+import dev.caravan.engine.tensor.Parallel;
+import dev.caravan.engine.tokenizer.Tokenizer;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The connection level of the HTTP API, over real sockets: a client that disconnects cancels its request and frees its
+ * cache; a client that does not read gets its stream coalesced, nothing lost; bodies, headers and idle connections are
+ * bounded; keep-alive, pipelining, HTTP/1.0 and garbage are handled.
+ */
+class HttpTransportTest {
+  private static Parallel parallel;
+  private static LlamaModel model;
+  private static Tokenizer tokenizer;
+  private HttpFixture f;
+
+  @BeforeAll
+  static void open() throws Exception {
+    parallel = new Parallel(2);
+    model = LlamaModel.open(Oracle.load("stories260K").modelPath(), parallel);
+    tokenizer = Tokenizer.fromGguf(model.file().metadata());
+  }
+
+  @AfterAll
+  static void close() {
+    model.close();
+    parallel.close();
+  }
+
+  @AfterEach
+  void tearDown() {
+    if (f != null) {
+      f.close();
+    }
+  }
+
+  private HttpFixture fixture(HttpServer.Settings settings) throws Exception {
+    f = new HttpFixture(model, tokenizer, new SchedulerConfig(4, 4, 64, 1), Duration.ofSeconds(5), settings, HttpAuth.ALLOW_ALL);
+    return f;
+  }
+
+  /** Waits for a condition the system under test makes true (a bound on waiting, not a timing assertion). */
+  private static void await(String what, BooleanSupplier condition) {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    while (!condition.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("never happened: " + what);
+      }
+      Thread.onSpinWait();
+    }
+  }
+
+  private static List<JsonNode> events(String sseBody) throws Exception {
+    List<JsonNode> out = new ArrayList<>();
+    for (String block : sseBody.split("\n\n")) {
+      if (block.isBlank()) {
+        continue;
+      }
+      assertTrue(block.startsWith("data: "), block);
+      String data = block.substring(6);
+      if (!data.equals("[DONE]")) {
+        out.add(HttpFixture.JSON.readTree(data));
+      }
+    }
+    return out;
+  }
+
+  @Test
+  void aClientThatDisconnectsCancelsItsRequestAndFreesItsCache() throws Exception {
+    fixture(HttpFixture.settings());
+    f.executor.holdAfter(3);
+    try (RawHttp c = new RawHttp(f.server.port())) {
+      c.send(RawHttp.post("/v1/completions", "{\"prompt\": \"Once upon a time\", \"max_tokens\": 400, \"ignore_eos\": true, \"stream\": true}"));
+      f.executor.awaitHeld(); // generating: its fourth batch waits at the gate
+      assertEquals(1, f.executor.cachedSequences());
+    } // the client goes away
+    await("the server sees the client leave", () -> f.httpRequests("/v1/completions", 499) == 1);
+    f.executor.open();
+    await("the cancelled request's cache is freed", () -> f.executor.cachedSequences() == 0);
+    assertEquals(0, f.core.load().get().running());
+    assertEquals(1.0, f.metrics.requestErrors.labelValues("CANCELLED").get());
+    assertEquals(0.0, f.metrics.requestSuccess.labelValues("length").get(), "it did not run to its end");
+  }
+
+  @Test
+  void aClientThatDoesNotReadGetsItsStreamCoalescedWithNothingLost() throws Exception {
+    // tiny buffers on both sides: the socket stops taking data after a few events
+    fixture(HttpFixture.settings().withBuffers(1024, 4096));
+    int n = 400;
+    String body = "{\"prompt\": \"Once upon a time\", \"max_tokens\": " + n + ", \"temperature\": 0, \"ignore_eos\": true, \"logprobs\": 5";
+    String sse;
+    try (RawHttp c = new RawHttp(f.server.port(), 4096)) {
+      c.send(RawHttp.post("/v1/completions", body + ", \"stream\": true}"));
+      // read nothing until the whole generation is over
+      await("the generation ends while the client reads nothing", () -> f.metrics.requestSuccess.labelValues("length").get() == 1);
+      RawHttp.Response r = c.read();
+      assertEquals(200, r.status());
+      assertEquals("chunked", r.headers().get("transfer-encoding"));
+      sse = r.body();
+    }
+    assertTrue(sse.endsWith("data: [DONE]\n\n"));
+    List<JsonNode> chunks = events(sse);
+    StringBuilder text = new StringBuilder();
+    int tokens = 0;
+    for (JsonNode c : chunks) {
+      JsonNode choice = c.get("choices").get(0);
+      text.append(choice.get("text").asText());
+      tokens += choice.get("logprobs").get("tokens").size();
+    }
+    assertEquals(n, tokens, "every token's log-probabilities arrived");
+    assertTrue(chunks.size() < n / 2, chunks.size() + " chunks for " + n + " tokens: those waiting for the reader were coalesced");
+    String whole = HttpFixture.json(f.post("/v1/completions", body + "}")).get("choices").get(0).get("text").asText();
+    assertEquals(whole, text.toString(), "nothing lost, nothing reordered");
+  }
+
+  @Test
+  void aBodyOverTheLimitIs413AndTheConnectionCloses() throws Exception {
+    fixture(new HttpServer.Settings("127.0.0.1", 0, 1024, 16 << 10, Duration.ofMinutes(2), Duration.ofMinutes(2), 2, 2, 64, 64 << 10, 0));
+    String big = "{\"prompt\": \"" + "a".repeat(2000) + "\"}";
+    HttpResponse<String> r = f.post("/v1/completions", big);
+    assertEquals(413, r.statusCode());
+    JsonNode e = HttpFixture.json(r).get("error");
+    assertEquals("the request body is larger than the 1024 bytes accepted (--max-request-bytes)", e.get("message").asText());
+    assertEquals("request_too_large", e.get("code").asText());
+    // announced with Expect: 100-continue, it is refused before the body is sent
+    try (RawHttp c = new RawHttp(f.server.port())) {
+      c.send("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n");
+      RawHttp.Response x = c.read();
+      assertEquals(413, x.status());
+      assertEquals("request_too_large", HttpFixture.JSON.readTree(x.body()).get("error").get("code").asText());
+      assertTrue(c.closedByServer());
+    }
+    assertEquals(200, f.get("/health").statusCode(), "the server goes on");
+    assertEquals(2.0, f.httpRequests("/v1/completions", 413));
+  }
+
+  @Test
+  void headersOverTheLimitAre431AndGarbageIs400() throws Exception {
+    fixture(HttpFixture.settings());
+    try (RawHttp c = new RawHttp(f.server.port())) {
+      c.send(RawHttp.get("/v1/models", "X-Filler: " + "x".repeat(20_000) + "\r\n"));
+      RawHttp.Response r = c.read();
+      assertEquals(431, r.status());
+      assertEquals("the request's headers are larger than the 16384 bytes accepted", HttpFixture.JSON.readTree(r.body()).get("error").get("message").asText());
+      assertTrue(c.closedByServer());
+    }
+    try (RawHttp c = new RawHttp(f.server.port())) {
+      c.send("HELLO THERE\r\n\r\n");
+      RawHttp.Response r = c.read();
+      assertEquals(400, r.status());
+      assertTrue(HttpFixture.JSON.readTree(r.body()).get("error").get("message").asText().startsWith("malformed HTTP request"), r.body());
+      assertTrue(c.closedByServer());
+    }
+    assertEquals(200, f.get("/health").statusCode());
+  }
+
+  @Test
+  void anIdleKeepAliveConnectionIsClosed() throws Exception {
+    fixture(new HttpServer.Settings("127.0.0.1", 0, 1 << 20, 16 << 10, Duration.ofMinutes(2), Duration.ofMillis(200), 2, 2, 64, 64 << 10, 0));
+    try (RawHttp c = new RawHttp(f.server.port())) {
+      c.send(RawHttp.get("/health"));
+      assertEquals(200, c.read().status());
+      assertTrue(c.closedByServer(), "closed once idle");
+    }
+    try (RawHttp c = new RawHttp(f.server.port())) {
+      assertTrue(c.closedByServer(), "a connection that never sends a request is closed too");
+    }
+  }
+
+  @Test
+  void keepAliveAndPipelinedRequestsAreAnsweredInOrder() throws Exception {
+    fixture(HttpFixture.settings());
+    try (RawHttp c = new RawHttp(f.server.port())) {
+      // three requests in one write: a generation, then two more behind it
+      c.send(RawHttp.post("/v1/completions", "{\"prompt\": \"Once upon a time\", \"max_tokens\": 8, \"temperature\": 0}") + RawHttp.get("/v1/models") + RawHttp.get("/nope"));
+      RawHttp.Response first = c.read();
+      assertEquals(200, first.status());
+      assertEquals("text_completion", HttpFixture.JSON.readTree(first.body()).get("object").asText());
+      RawHttp.Response second = c.read();
+      assertEquals(200, second.status());
+      assertEquals("list", HttpFixture.JSON.readTree(second.body()).get("object").asText());
+      assertEquals(404, c.read().status());
+      // the same connection takes more
+      c.send(RawHttp.post("/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}], \"max_tokens\": 3, \"stream\": true}"));
+      RawHttp.Response stream = c.read();
+      assertEquals(200, stream.status());
+      assertTrue(stream.body().endsWith("data: [DONE]\n\n"));
+      c.send(RawHttp.get("/health"));
+      assertEquals(200, c.read().status());
+    }
+  }
+
+  @Test
+  void anHttp10StreamEndsWithTheConnection() throws Exception {
+    fixture(HttpFixture.settings());
+    String body = "{\"prompt\": \"Once upon a time\", \"max_tokens\": 5, \"temperature\": 0, \"stream\": true}";
+    try (RawHttp c = new RawHttp(f.server.port())) {
+      c.send("POST /v1/completions HTTP/1.0\r\nContent-Length: " + body.length() + "\r\n\r\n" + body);
+      RawHttp.Response r = c.read();
+      assertEquals(200, r.status());
+      assertFalse(r.headers().containsKey("transfer-encoding"));
+      assertTrue(r.body().endsWith("data: [DONE]\n\n"), r.body());
+      assertEquals("length", events(r.body()).getLast().get("choices").get(0).get("finish_reason").asText());
+    }
+  }
+}
