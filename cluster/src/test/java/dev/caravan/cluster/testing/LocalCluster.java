@@ -311,6 +311,9 @@ public final class LocalCluster implements AutoCloseable {
         }
       } catch (StatusRuntimeException e) {
         lastError = e.getStatus().toString();
+        // a coordinator slow to open its port (a loaded machine) leaves the channel backing off for longer and longer:
+        // try again now rather than at the end of a backoff that may outlast the wait
+        channel.resetConnectBackoff();
       }
       Thread.sleep(100);
     }
