@@ -174,6 +174,7 @@ public final class LocalCluster implements AutoCloseable {
       }
       c.coordinator = c.launch("coordinator", COORDINATOR_MAIN, args, c.metricsPort);
       c.channel = Channels.forAddress(c.target());
+      c.awaitPublicPort(Duration.ofMinutes(3));
       return c;
     } catch (IOException | RuntimeException e) {
       c.close();
@@ -322,6 +323,32 @@ public final class LocalCluster implements AutoCloseable {
       sb.append("\n--- ").append(n.name).append(n.alive() ? "" : " (dead)").append(":\n").append(tail(n));
     }
     throw new AssertionError(sb.toString());
+  }
+
+  /**
+   * Waits until the coordinator answers health checks on its public port, so that the waits a test starts next count
+   * from a running coordinator, not from a JVM still starting on a loaded machine. Fails when it dies or never answers.
+   */
+  private void awaitPublicPort(Duration timeout) throws IOException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (System.nanoTime() < deadline) {
+      if (!coordinator.alive()) {
+        throw new IOException("the coordinator died while starting:\n" + tail(coordinator));
+      }
+      try {
+        io.grpc.health.v1.HealthGrpc.newBlockingStub(channel).withDeadlineAfter(2, TimeUnit.SECONDS).check(io.grpc.health.v1.HealthCheckRequest.getDefaultInstance());
+        return;
+      } catch (StatusRuntimeException e) {
+        channel.resetConnectBackoff();
+      }
+      try {
+        Thread.sleep(200);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IOException("interrupted while the coordinator started", e);
+      }
+    }
+    throw new IOException("the coordinator did not open its public port " + grpcPort + " within " + timeout + ":\n" + tail(coordinator));
   }
 
   /** Waits until the serving plan has {@code stages} stages, all ready. */
