@@ -141,7 +141,7 @@ public final class ShardWorker implements AutoCloseable {
       loader.execute(() -> spare(spare));
     }
     timers.scheduleAtFixedRate(() -> node.expireIdle(config.idleTimeout()), 5, 5, TimeUnit.SECONDS);
-    LOG.info("worker {} serving {} (fingerprint {}) at {} ({}), metrics on port {}, {} threads, {} frames in flight per hop, {} s/layer measured", uuid, modelId, fingerprint, address, tls.describe(), metricsServer.port(), config.threads(), config.framesInFlight(), String.format("%.6f", secondsPerLayer));
+    LOG.info("worker {} serving {} (fingerprint {}) at {}, {}, metrics on port {}, {} threads, {} frames in flight per hop, {} s/layer measured", uuid, modelId, fingerprint, address, tls.describe(), metricsServer.port(), config.threads(), config.framesInFlight(), String.format("%.6f", secondsPerLayer));
     return this;
   }
 
