@@ -12,7 +12,7 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     version = "caravan 0.1.0",
     description = "Distributed inference for LLaMA-family models.",
-    subcommands = {RunCommand.class, ModelCommand.class, CoordinatorCommand.class, WorkerCommand.class, GenerateCommand.class, StatusCommand.class, LoadtestCommand.class, BenchCommand.class, PrometheusCheckCommand.class, CommandLine.HelpCommand.class})
+    subcommands = {RunCommand.class, ModelCommand.class, CoordinatorCommand.class, WorkerCommand.class, GenerateCommand.class, StatusCommand.class, LoadtestCommand.class, BenchCommand.class, CertsCommand.class, PrometheusCheckCommand.class, CommandLine.HelpCommand.class})
 public final class Caravan implements Runnable {
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;

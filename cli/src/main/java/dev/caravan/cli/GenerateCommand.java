@@ -88,6 +88,7 @@ public final class GenerateCommand implements Callable<Integer> {
     if (session != null) {
       req.setSessionId(session);
     }
+    target.check();
     ManagedChannel channel = target.openChannel();
     boolean first = true;
     try {

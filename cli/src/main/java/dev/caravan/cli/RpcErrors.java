@@ -15,6 +15,9 @@ final class RpcErrors {
       String why = c.getMessage() == null ? "cannot connect" : c.getMessage().substring(c.getMessage().lastIndexOf(": ") + 1).strip(); // Netty prefixes its syscall
       return "UNAVAILABLE: no coordinator answers at " + target + " (" + why.toLowerCase(java.util.Locale.ROOT) + "); start a cluster with `ops/cluster up` or pass --target HOST:PORT";
     }
+    if (s.getCode() == Status.Code.UNAUTHENTICATED) {
+      return "UNAUTHENTICATED: " + s.getDescription() + " (pass --api-key-file FILE or --api-key KEY, or set $CARAVAN_API_KEY)";
+    }
     return s.getCode() + (s.getDescription() == null ? "" : ": " + s.getDescription());
   }
 

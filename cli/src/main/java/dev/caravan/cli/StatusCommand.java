@@ -29,6 +29,7 @@ public final class StatusCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    target.check();
     ManagedChannel channel = target.openChannel();
     try {
       if (health) {

@@ -27,6 +27,8 @@ public final class ClusterNames {
   /** A worker's KV-cache budget in bytes (0: no limit). */
   public static final String ATTR_KV_BUDGET = "caravan.kv-budget";
   public static final String ATTR_SECONDS_PER_LAYER = "caravan.seconds-per-layer";
+  /** An HMAC of the cluster's join secret over the member's role and gRPC address ({@code JoinSecret.memberProof}). */
+  public static final String ATTR_MEMBER_PROOF = "caravan.member-proof";
 
   public static final String ROLE_COORDINATOR = "coordinator";
   public static final String ROLE_WORKER = "worker";

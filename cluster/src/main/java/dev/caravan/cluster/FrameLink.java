@@ -1,5 +1,6 @@
 package dev.caravan.cluster;
 
+import dev.caravan.cluster.security.ClusterTls;
 import dev.caravan.proto.v1.ActivationFrame;
 import dev.caravan.proto.v1.FrameAck;
 import dev.caravan.proto.v1.PipelineSinkGrpc;
@@ -83,11 +84,12 @@ public final class FrameLink implements AutoCloseable {
   private int maxInFlightSeen;
 
   /**
-   * Opens the link's channel via {@link Channels#forAddress}; the first stream opens on the first send.
+   * Opens the link's channel via {@link Channels#forAddress(String, ClusterTls)}; the first stream opens on the first send.
    *
    * @param window most frames unacknowledged at once, at least 1
+   * @param tls    this process's identity on internal connections (or plaintext when insecure)
    */
-  public FrameLink(Kind kind, String address, int window, Listener listener) {
+  public FrameLink(Kind kind, String address, int window, Listener listener, ClusterTls tls) {
     if (window < 1) {
       throw new IllegalArgumentException("a frame window holds at least 1 frame, not " + window);
     }
@@ -95,7 +97,7 @@ public final class FrameLink implements AutoCloseable {
     this.address = address;
     this.window = window;
     this.listener = listener;
-    this.channel = Channels.forAddress(address);
+    this.channel = Channels.forAddress(address, tls);
   }
 
   public Kind kind() {

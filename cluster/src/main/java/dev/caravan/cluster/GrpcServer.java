@@ -17,9 +17,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Owns the lifecycle of one gRPC server: start, health ({@code grpc.health.v1}), server reflection, keepalive, graceful
- * drain and stop. The services themselves are thin adapters handed in; the {@link ServerBuilder} is handed in too, so
- * tests can choose the transport.
+ * Owns the lifecycle of one gRPC server: start, health ({@code grpc.health.v1}), server reflection (public ports only),
+ * keepalive, graceful drain and stop. The services themselves are thin adapters handed in; the {@link ServerBuilder} is
+ * handed in too (with its TLS, see {@code ClusterTls.server}), so tests can choose the transport.
  */
 public final class GrpcServer {
   private static final Logger LOG = LoggerFactory.getLogger(GrpcServer.class);
@@ -30,7 +30,12 @@ public final class GrpcServer {
   private final HealthStatusManager health = new HealthStatusManager();
   private final Server server;
 
-  public GrpcServer(String name, ServerBuilder<?> builder, List<BindableService> services, List<ServerInterceptor> interceptors) {
+  /**
+   * @param interceptors run on every call of {@code services} (not on health or reflection), e.g. a role or API-key check
+   * @param reflection   whether to serve gRPC server reflection: on the public API, not on internal ports (it would tell
+   *                     anyone who reaches them what they can call)
+   */
+  public GrpcServer(String name, ServerBuilder<?> builder, List<BindableService> services, List<ServerInterceptor> interceptors, boolean reflection) {
     this.name = name;
     if (builder instanceof NettyServerBuilder netty) {
       // keepalive: detect dead peers on idle streams; allow clients to ping us as often as every 10 s
@@ -44,7 +49,9 @@ public final class GrpcServer {
       builder.addService(ServerInterceptors.intercept(MalformedRequests.guard(s.bindService()), interceptors));
     }
     builder.addService(health.getHealthService());
-    builder.addService(ProtoReflectionServiceV1.newInstance());
+    if (reflection) {
+      builder.addService(ProtoReflectionServiceV1.newInstance());
+    }
     this.server = builder.build();
   }
 

@@ -1,5 +1,6 @@
 package dev.caravan.cluster;
 
+import dev.caravan.cluster.security.ModelDirectory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -24,6 +25,18 @@ public final class ProcessChecks {
 
   public ProcessChecks modelFile(Path model) {
     return check(Files.isRegularFile(model), "--model: no such file: " + model);
+  }
+
+  /**
+   * The real path of {@code model}, which must lie inside {@code modelDir} (null: the model's own directory) after
+   * symbolic links and {@code ..} are followed ({@link ModelDirectory}); refused with a message naming both otherwise.
+   */
+  public Path modelInside(Path modelDir, Path model) {
+    try {
+      return ModelDirectory.resolve(modelDir, model);
+    } catch (IllegalArgumentException e) {
+      throw new ParameterException(spec.commandLine(), e.getMessage());
+    }
   }
 
   public ProcessChecks ports(int... ports) {

@@ -148,7 +148,7 @@ class FrameLinkTest {
   }
 
   private FrameLink link(FrameLink.Kind kind, int window, FrameLink.Listener listener) {
-    FrameLink link = new FrameLink(kind, address, window, listener);
+    FrameLink link = new FrameLink(kind, address, window, listener, dev.caravan.cluster.security.ClusterTls.insecure());
     resources.add(link);
     return link;
   }

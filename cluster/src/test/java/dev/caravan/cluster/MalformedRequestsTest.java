@@ -42,7 +42,7 @@ class MalformedRequestsTest {
         response.onCompleted();
       }
     };
-    server = new GrpcServer("test", InProcessServerBuilder.forName(name), List.of(shard), List.of()).start();
+    server = new GrpcServer("test", InProcessServerBuilder.forName(name), List.of(shard), List.of(), true).start();
     channel = InProcessChannelBuilder.forName(name).build();
   }
 

@@ -10,6 +10,13 @@ import dev.caravan.cluster.ModelIdentity;
 import dev.caravan.cluster.Plan;
 import dev.caravan.cluster.SessionPlacement;
 import dev.caravan.cluster.StageAssignment;
+import dev.caravan.cluster.security.ApiKeyCheck;
+import dev.caravan.cluster.security.ApiKeys;
+import dev.caravan.cluster.security.ClusterTls;
+import dev.caravan.cluster.security.JoinSecret;
+import dev.caravan.cluster.security.PublicTls;
+import dev.caravan.cluster.security.Role;
+import dev.caravan.cluster.security.RoleCheck;
 import dev.caravan.coordinator.pipeline.KvPlacements;
 import dev.caravan.coordinator.pipeline.PipelineControl;
 import dev.caravan.coordinator.pipeline.PipelineExecutor;
@@ -85,7 +92,23 @@ public final class Coordinator implements AutoCloseable {
       Duration httpIdleTimeout) {}
 
 
+  /**
+   * How the coordinator is secured (see {@code CoordinatorCommand}'s options).
+   *
+   * @param tls       identity and trust on internal connections (its internal port requires a worker's certificate)
+   * @param secret    the cluster's join secret (names the Hazelcast cluster; workers must prove it)
+   * @param apiKeys   keys the public API requires, or null for an open public API
+   * @param publicTls TLS on the public port, or null for plaintext
+   */
+  public record Security(ClusterTls tls, JoinSecret secret, ApiKeys apiKeys, PublicTls publicTls) {
+    /** Plaintext everywhere, no secret, no keys: in-process tests only. */
+    public static Security insecure() {
+      return new Security(ClusterTls.insecure(), JoinSecret.none(), null, null);
+    }
+  }
+
   private final Config config;
+  private final Security security;
   private final CoordinatorMetrics metrics = new CoordinatorMetrics();
   private final ScheduledExecutorService timers = Executors.newScheduledThreadPool(1, r -> {
     Thread t = new Thread(r, "caravan-timers");
@@ -110,8 +133,9 @@ public final class Coordinator implements AutoCloseable {
   private volatile PlanManager plans; // read by the executor's failure reports, which may come before it is set
   private KvPlacements placements;
 
-  public Coordinator(Config config) {
+  public Coordinator(Config config, Security security) {
     this.config = config;
+    this.security = security;
   }
 
   public Coordinator start() throws IOException {
@@ -135,30 +159,41 @@ public final class Coordinator implements AutoCloseable {
     // One phase, each part built complete from the parts before it: the workers' result sink (its port is the
     // reply-to address of every frame), the executor, the cluster member, the core, and last the public API.
     results = new PipelineResults(modelConfig.vocabSize(), config.stepTimeout(), timers);
-    internal = new GrpcServer("coordinator-internal", GrpcServer.netty(config.host(), config.internalPort()), List.of(new SinkService(results::deliver, config.framesInFlight())), List.of()).start();
-    executor = new PipelineExecutor(config.host() + ":" + internal.port(), results, book, config.framesInFlight());
+    // only workers deliver results (a worker's certificate), and no reflection on an internal port
+    ClusterTls tls = security.tls();
+    internal = new GrpcServer("coordinator-internal", tls.server(GrpcServer.netty(config.host(), config.internalPort())), List.of(new SinkService(results::deliver, config.framesInFlight())), List.of(RoleCheck.only(tls, Role.WORKER)), false).start();
+    executor = new PipelineExecutor(config.host() + ":" + internal.port(), results, book, config.framesInFlight(), tls);
 
     Map<String, String> attrs = new HashMap<>();
     attrs.put(ClusterNames.ATTR_ROLE, ClusterNames.ROLE_COORDINATOR);
     attrs.put(ClusterNames.ATTR_MODEL, modelId);
     attrs.put(ClusterNames.ATTR_MODEL_FINGERPRINT, fingerprint);
-    hz = ClusterMember.start(new ClusterMember.Options(config.clusterName(), config.host(), config.hazelcastPort(), false, config.join(), attrs, false));
+    hz = ClusterMember.start(new ClusterMember.Options(security.secret().hazelcastClusterName(config.clusterName()), config.host(), config.hazelcastPort(), false, config.join(), attrs, false));
     placements = new KvPlacements(hz, book);
 
     SessionRegistry sessions = new SessionRegistry(placements, config.sessionIdle().toNanos(), config.kvReportInterval().toNanos());
     core = new EngineCore(new Scheduler(config.scheduler(), System::nanoTime), new ReportingFailures(executor, this::stageFailed), new OutputProcessor(tokenizer, metrics), sessions, metrics, System::nanoTime,
         new EngineCore.Settings(modelConfig.contextLength(), config.sessionIdle(), config.noPlanWait(), config.kvReportInterval(), config.maxFailovers()));
     loop = new EngineLoop(core, this::fatal).start();
-    plans = new PlanManager(hz, modelId, fingerprint, modelConfig.layers(), bytesPerLayer, book, new CorePlanListener(core), new Pipeline(executor, placements), metrics, timers, PlanManager.Recovery.defaults().withSpares(config.spares())).start();
+    plans = new PlanManager(hz, modelId, fingerprint, modelConfig.layers(), bytesPerLayer, book, new CorePlanListener(core), new Pipeline(executor, placements), metrics, timers, PlanManager.Recovery.defaults(tls).withSpares(config.spares()), security.secret()).start();
 
     // the public API and the workers' result sink listen on separate ports: clients never reach the sink
     InferenceService inference = new InferenceService(validator, tokenizer, core, new View(), metrics);
-    grpc = new GrpcServer("coordinator", GrpcServer.netty(config.host(), config.grpcPort(), config.maxRequestBytes()), List.of(inference), List.of()).start();
+    // an API key on every Inference call when keys are configured; health and reflection stay open
+    var publicPort = GrpcServer.netty(config.host(), config.grpcPort(), config.maxRequestBytes());
+    List<io.grpc.ServerInterceptor> keyCheck = security.apiKeys() == null ? List.of() : List.of(new ApiKeyCheck(security.apiKeys()));
+    grpc = new GrpcServer("coordinator", security.publicTls() == null ? publicPort : security.publicTls().server(publicPort), List.of(inference), keyCheck, true).start();
     address = config.host() + ":" + grpc.port();
     // the OpenAI-compatible HTTP API: the same validator and the same core as the gRPC API
-    HttpApi httpApi = new HttpApi(validator, tokenizer, core, () -> book.serving() == null ? "no serving plan: waiting for workers to join and load the model" : null, HttpAuth.ALLOW_ALL, metrics);
-    http = new HttpServer(HttpServer.Settings.of(config.host(), config.httpPort(), config.maxRequestBytes(), config.httpRequestTimeout(), config.httpIdleTimeout()), httpApi, null).start();
+    // with the gRPC API's keys and its public TLS certificate
+    ApiKeys keys = security.apiKeys();
+    HttpAuth auth = keys == null ? HttpAuth.ALLOW_ALL : header -> keys.verifyAuthorization(header) == ApiKeys.Verdict.OK;
+    HttpApi httpApi = new HttpApi(validator, tokenizer, core, () -> book.serving() == null ? "no serving plan: waiting for workers to join and load the model" : null, auth, metrics);
+    http = new HttpServer(HttpServer.Settings.of(config.host(), config.httpPort(), config.maxRequestBytes(), config.httpRequestTimeout(), config.httpIdleTimeout()), httpApi,
+        security.publicTls() == null ? null : security.publicTls().httpContext()).start();
     metricsServer = MetricsServer.start(config.host(), config.metricsPort(), metrics.registry);
+    LOG.info("security: internal port {} with {}; public APIs (gRPC and HTTP) {} with {}{}", internal.port(), tls.describe(), security.publicTls() == null ? "in plaintext" : "over " + security.publicTls(),
+        security.apiKeys() == null ? "NO API KEYS (anyone who reaches port " + grpc.port() + " may call it; pass --api-keys FILE)" : security.apiKeys() + " required", security.secret().present() ? "; Hazelcast cluster joined by secret" : "");
     LOG.info("coordinator for {} ({} layers, {}) at {}, HTTP API on port {}, Hazelcast {}:{}, metrics on port {}", modelId, modelConfig.layers(), weightType, address, http.port(), config.host(), hz.getCluster().getLocalMember().getAddress().getPort(), metricsServer.port());
     return this;
   }

@@ -2,6 +2,9 @@ package dev.caravan.coordinator;
 
 import dev.caravan.cluster.ClusterOptions;
 import dev.caravan.cluster.ProcessChecks;
+import dev.caravan.cluster.security.ApiKeys;
+import dev.caravan.cluster.security.PublicTls;
+import dev.caravan.cluster.security.SecurityOptions;
 import dev.caravan.coordinator.scheduler.SchedulerConfig;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -20,10 +23,24 @@ import picocli.CommandLine.Spec;
 public final class CoordinatorCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
-  @Option(names = "--model", required = true, paramLabel = "FILE", description = "GGUF model file (its metadata and tokenizer; workers hold the weights).")
+  @Option(names = "--model", required = true, paramLabel = "FILE", description = "GGUF model file (its metadata and tokenizer; workers hold the weights); relative to --model-dir when that is given.")
   Path model;
 
+  @Option(names = "--model-dir", paramLabel = "DIR", description = "Directory model files are read from: a --model outside it (after following links and '..') is refused (default: the directory of --model).")
+  Path modelDir;
+
   @Mixin ClusterOptions cluster;
+
+  @Mixin SecurityOptions security;
+
+  @Option(names = "--api-keys", paramLabel = "FILE", description = "API keys the public API requires, one per line (# comments), as 'authorization: Bearer <key>'; keep the file chmod 600 (default: none, the public API is open).")
+  Path apiKeys;
+
+  @Option(names = "--public-tls-cert", paramLabel = "FILE", description = "TLS certificate (PEM) for the public gRPC port; clients then pass --tls-ca (default: none, plaintext).")
+  Path publicTlsCert;
+
+  @Option(names = "--public-tls-key", paramLabel = "FILE", description = "Private key (PKCS#8 PEM) of --public-tls-cert (default: none).")
+  Path publicTlsKey;
 
   @Option(names = "--internal-port", defaultValue = "0", description = "gRPC port where workers deliver results (PipelineSink); 0 picks a free one (default: ${DEFAULT-VALUE}).")
   int internalPort;
@@ -84,8 +101,9 @@ public final class CoordinatorCommand implements Callable<Integer> {
     if (exitWithParent) {
       dev.caravan.cluster.ParentWatch.exitWhenStdinCloses();
     }
-    new ProcessChecks(spec)
-        .modelFile(model)
+    ProcessChecks checks = new ProcessChecks(spec);
+    Path modelFile = checks.modelInside(modelDir, model);
+    checks
         .ports(cluster.grpcPort(), internalPort, cluster.metricsPort(), cluster.hazelcastPort(), httpPort)
         .check(maxRunning >= 1 && maxWaiting >= 0 && maxBatchTokens >= 1, "--max-running and --max-batch-tokens must be positive, --max-waiting not negative")
         .positive(stepTimeout, "--step-timeout")
@@ -99,8 +117,18 @@ public final class CoordinatorCommand implements Callable<Integer> {
         .positive(httpRequestTimeout, "--http-request-timeout")
         .positive(httpIdleTimeout, "--http-idle-timeout")
         .notNegative(drainTimeout, "--drain-timeout")
-        .join(join);
-    Coordinator c = new Coordinator(new Coordinator.Config(model, cluster.clusterName(), cluster.host(), cluster.grpcPort(), internalPort, cluster.hazelcastPort(), join, cluster.metricsPort(), new SchedulerConfig(maxRunning, maxWaiting, maxBatchTokens, 1), stepTimeout, sessionIdle, noPlanWait, drainTimeout, framesInFlight, kvReportInterval, maxFailovers, maxRequestBytes, spares, httpPort, httpRequestTimeout, httpIdleTimeout));
+        .join(join)
+        .check((publicTlsCert == null) == (publicTlsKey == null), "--public-tls-cert and --public-tls-key go together");
+    SecurityOptions.Resolved secured = security.resolve();
+    ApiKeys keys;
+    PublicTls publicTls;
+    try {
+      keys = apiKeys == null ? null : ApiKeys.load(apiKeys);
+      publicTls = publicTlsCert == null ? null : PublicTls.load(publicTlsCert, publicTlsKey);
+    } catch (IllegalArgumentException e) {
+      throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+    }
+    Coordinator c = new Coordinator(new Coordinator.Config(modelFile, cluster.clusterName(), cluster.host(), cluster.grpcPort(), internalPort, cluster.hazelcastPort(), join, cluster.metricsPort(), new SchedulerConfig(maxRunning, maxWaiting, maxBatchTokens, 1), stepTimeout, sessionIdle, noPlanWait, drainTimeout, framesInFlight, kvReportInterval, maxFailovers, maxRequestBytes, spares, httpPort, httpRequestTimeout, httpIdleTimeout), new Coordinator.Security(secured.tls(), secured.secret(), keys, publicTls));
     Runtime.getRuntime().addShutdownHook(new Thread(c::drain, "caravan-drain"));
     c.start();
     c.awaitTermination();

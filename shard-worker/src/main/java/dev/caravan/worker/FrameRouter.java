@@ -1,6 +1,7 @@
 package dev.caravan.worker;
 
 import dev.caravan.cluster.FrameLink;
+import dev.caravan.cluster.security.ClusterTls;
 import dev.caravan.proto.v1.ActivationFrame;
 import dev.caravan.proto.v1.FrameAck;
 import io.grpc.Status;
@@ -37,6 +38,7 @@ final class FrameRouter implements AutoCloseable {
   private final StageHost host;
   private final WorkerMetrics metrics;
   private final int window;
+  private final ClusterTls tls;
   private final ExecutorService compute = Executors.newSingleThreadExecutor(r -> {
     Thread t = new Thread(r, "caravan-compute");
     t.setDaemon(true);
@@ -49,7 +51,8 @@ final class FrameRouter implements AutoCloseable {
   private volatile boolean closed;
 
   /** @param window frames in flight per hop: what each inbound stream may hold and each link may have unacknowledged */
-  FrameRouter(StageHost host, WorkerMetrics metrics, int window) {
+  FrameRouter(StageHost host, WorkerMetrics metrics, int window, ClusterTls tls) {
+    this.tls = tls;
     this.host = host;
     this.metrics = metrics;
     this.window = window;
@@ -138,7 +141,7 @@ final class FrameRouter implements AutoCloseable {
       if (closed) {
         throw new IllegalStateException("the worker is closed");
       }
-      return links.computeIfAbsent(kind + "|" + address, k -> new FrameLink(kind, address, window, new Listener(kind, address)));
+      return links.computeIfAbsent(kind + "|" + address, k -> new FrameLink(kind, address, window, new Listener(kind, address), tls));
     }
   }
 

@@ -13,7 +13,12 @@ import dev.caravan.proto.v1.SequenceChunk;
 import dev.caravan.proto.v1.ReleaseRequest;
 import dev.caravan.proto.v1.ReleaseResponse;
 import dev.caravan.proto.v1.ShardStatusResponse;
+import dev.caravan.cluster.security.ClusterTls;
+import dev.caravan.cluster.security.Role;
+import dev.caravan.cluster.security.RoleCheck;
+import dev.caravan.proto.v1.ShardGrpc;
 import io.grpc.ServerBuilder;
+import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -25,6 +30,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongSupplier;
+import java.util.EnumSet;
 import java.util.function.Consumer;
 
 /**
@@ -46,6 +53,9 @@ public final class ShardNode implements AutoCloseable {
   private final StageHost host;
   private final FrameRouter router;
   private final GrpcServer grpc;
+  private final ClusterTls tls;
+  private final LongSupplier newestPlan;
+  private volatile Runnable onStagesRetired = () -> {};
   private volatile String address; // final once the server is bound
   private volatile String uuid = "";
   private final AtomicBoolean closed = new AtomicBoolean();
@@ -54,26 +64,47 @@ public final class ShardNode implements AutoCloseable {
   private final AtomicLong warmUpIds = new AtomicLong();
 
   /**
+   * A node for in-process tests: no TLS, every caller allowed, the newest plan it knows is the newest it installed. See
+   * {@link #ShardNode(Path, int, String, ServerBuilder, int, ClusterTls, LongSupplier)}.
+   */
+  public ShardNode(Path model, int threads, String selfAddress, ServerBuilder<?> builder, int window) throws IOException {
+    this(model, threads, selfAddress, builder, window, ClusterTls.insecure(), null);
+  }
+
+  /**
    * Starts the gRPC server; no stage is served until {@link #install}.
    *
    * @param model       the GGUF file the stages' layers are loaded from
    * @param threads     compute threads of one forward pass
    * @param selfAddress the address other nodes reach this one at, as plans name it ({@code host:port} or
    *                    {@code in-process:NAME}); a port of 0 is replaced by the port the server bound
-   * @param builder     the server's transport, e.g. {@code GrpcServer.netty(host, port)} or
+   * @param builder     the server's transport, e.g. {@code tls.server(GrpcServer.netty(host, port))} or
    *                    {@code InProcessServerBuilder.forName(NAME)}
    * @param window      frames in flight per hop (see {@link FrameRouter}), at least 1
+   * @param tls         this node's identity on its links, and who may call what on its server: the coordinator's
+   *                    certificate controls it ({@code Release}, {@code Status}), a coordinator's or worker's sends it
+   *                    frames
+   * @param newestPlan  the newest plan epoch the cluster has published, as far as this node can tell (control calls
+   *                    naming a later epoch are refused); null: the newest this node installed
    */
-  public ShardNode(Path model, int threads, String selfAddress, ServerBuilder<?> builder, int window) throws IOException {
+  public ShardNode(Path model, int threads, String selfAddress, ServerBuilder<?> builder, int window, ClusterTls tls, LongSupplier newestPlan) throws IOException {
     if (window < 1) {
       throw new IllegalArgumentException("a frame window holds at least 1 frame, not " + window);
     }
     this.window = window;
+    this.tls = tls;
     this.address = selfAddress;
     this.parallel = new Parallel(threads);
     this.host = new StageHost(model, parallel, metrics, this::address);
-    this.router = new FrameRouter(host, metrics, window);
-    this.grpc = new GrpcServer("shard-worker", builder, List.of(new ShardService(this), new WarmUpSink()), List.of());
+    this.newestPlan = newestPlan != null ? newestPlan : host::newestEpoch;
+    this.router = new FrameRouter(host, metrics, window, tls);
+    RoleCheck roles = new RoleCheck(tls, Map.of(
+        ShardGrpc.getForwardMethod().getFullMethodName(), EnumSet.of(Role.COORDINATOR, Role.WORKER),
+        ShardGrpc.getReleaseMethod().getFullMethodName(), EnumSet.of(Role.COORDINATOR),
+        ShardGrpc.getStatusMethod().getFullMethodName(), EnumSet.of(Role.COORDINATOR),
+        // the sink on a worker takes only the results of its own warm-up frames
+        PipelineSinkGrpc.getDeliverMethod().getFullMethodName(), EnumSet.of(Role.WORKER)), EnumSet.noneOf(Role.class));
+    this.grpc = new GrpcServer("shard-worker", builder, List.of(new ShardService(this), new WarmUpSink()), List.of(roles), false);
     try {
       grpc.start();
     } catch (IOException | RuntimeException e) {
@@ -153,7 +184,7 @@ public final class ShardNode implements AutoCloseable {
         public void onLost(ActivationFrame f, String reason) {
           back.completeExceptionally(new IllegalStateException(reason));
         }
-      });
+      }, tls);
       link.send(frame.build(), null);
       ActivationFrame result = back.get(60, TimeUnit.SECONDS);
       if (result.hasError()) {
@@ -248,12 +279,66 @@ public final class ShardNode implements AutoCloseable {
     router.beforeEachFrame(hook);
   }
 
+  /** Most cache keys one Release may name, and the longest key (a session id of 128 characters and its prefix). */
+  static final int MAX_RELEASE_KEYS = 65_536;
+  static final int MAX_CACHE_KEY_CHARS = 256;
+
+  /**
+   * Frees caches, or retires plans, once the request's control fields check out: epochs are not negative and not later
+   * than the newest plan this node knows of (a retirement "below 2^62" would drop every stage of every plan), cache keys
+   * are bounded. A refused request fails the future with INVALID_ARGUMENT or FAILED_PRECONDITION naming the field.
+   */
   CompletableFuture<ReleaseResponse> release(ReleaseRequest r) {
+    try {
+      validate(r);
+    } catch (io.grpc.StatusRuntimeException e) {
+      return CompletableFuture.failedFuture(e);
+    }
     return router.onCompute(() -> {
       long[] freed = host.release(r.getCacheKeysList(), r.getPlanEpoch());
+      int before = host.stageCount();
       int retired = r.getRetireBelowEpoch() > 0 ? host.retireBelow(r.getRetireBelowEpoch()) : 0;
+      if (host.stageCount() < before) {
+        onStagesRetired.run();
+      }
       return ReleaseResponse.newBuilder().setSessionsReleased((int) freed[0] + retired).setKvBytesFreed(freed[1]).build();
     });
+  }
+
+  private void validate(ReleaseRequest r) {
+    if (r.getPlanEpoch() < 0 || r.getRetireBelowEpoch() < 0) {
+      throw Status.INVALID_ARGUMENT.withDescription("plan_epoch and retire_below_epoch must not be negative").asRuntimeException();
+    }
+    if (r.getCacheKeysCount() > MAX_RELEASE_KEYS) {
+      throw Status.INVALID_ARGUMENT.withDescription("a Release names at most " + MAX_RELEASE_KEYS + " cache keys, not " + r.getCacheKeysCount()).asRuntimeException();
+    }
+    for (String key : r.getCacheKeysList()) {
+      if (key.isEmpty() || key.length() > MAX_CACHE_KEY_CHARS) {
+        throw Status.INVALID_ARGUMENT.withDescription("a cache key has 1 to " + MAX_CACHE_KEY_CHARS + " characters, not " + key.length()).asRuntimeException();
+      }
+    }
+    long latest = Math.max(r.getPlanEpoch(), r.getRetireBelowEpoch());
+    if (latest > 0 && latest > host.newestEpoch()) {
+      long known = newestPlan.getAsLong(); // may ask the cluster: only when the request names an epoch this node has not installed
+      if (r.getRetireBelowEpoch() > known || r.getPlanEpoch() > known) {
+        throw Status.FAILED_PRECONDITION.withDescription("epoch " + latest + " is later than the newest plan this worker knows (#" + known + "): nothing can be released or retired there").asRuntimeException();
+      }
+    }
+  }
+
+  /** Runs {@code action} (on the compute thread) whenever a Release retired stages, e.g. to report what is still loaded. */
+  void onStagesRetired(Runnable action) {
+    this.onStagesRetired = action;
+  }
+
+  /** The newest plan epoch this node holds a stage of (0: none). */
+  long newestEpoch() {
+    return host.newestEpoch();
+  }
+
+  /** Whether this node still holds its stage of plan {@code epoch}. */
+  boolean holds(long epoch) {
+    return host.holds(epoch);
   }
 
   CompletableFuture<ShardStatusResponse> status() {

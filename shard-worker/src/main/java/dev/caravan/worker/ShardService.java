@@ -36,8 +36,11 @@ final class ShardService extends ShardGrpc.ShardImplBase {
 
   private static <T> void reply(CompletableFuture<T> result, StreamObserver<T> response) {
     result.whenComplete((r, e) -> {
-      if (e != null) {
-        response.onError(Status.INTERNAL.withDescription(e.getMessage()).asRuntimeException());
+      Throwable cause = e instanceof java.util.concurrent.CompletionException && e.getCause() != null ? e.getCause() : e;
+      if (cause instanceof io.grpc.StatusRuntimeException refused) {
+        response.onError(refused); // a validation's status, e.g. INVALID_ARGUMENT naming the field
+      } else if (cause != null) {
+        response.onError(Status.INTERNAL.withDescription(String.valueOf(cause.getMessage())).asRuntimeException());
       } else {
         response.onNext(r);
         response.onCompleted();

@@ -13,6 +13,8 @@ import dev.caravan.cluster.MaxEpoch;
 import dev.caravan.cluster.MetricsServer;
 import dev.caravan.cluster.ModelIdentity;
 import dev.caravan.cluster.Plan;
+import dev.caravan.cluster.security.ClusterTls;
+import dev.caravan.cluster.security.JoinSecret;
 import dev.caravan.engine.gguf.GgufFile;
 import dev.caravan.engine.model.Batch;
 import dev.caravan.engine.model.KvCache;
@@ -30,6 +32,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -72,8 +75,19 @@ public final class ShardWorker implements AutoCloseable {
   private long newestPlanSeen; // loader thread only
   private long spareFor = -1; // loader thread only: the plan epoch whose ranges this worker keeps warm as a spare, or -1
 
-  public ShardWorker(Config config) {
+  private final ClusterTls tls;
+  private final JoinSecret secret;
+  /** The newest plan epoch of our model seen in Hazelcast's events (any thread). */
+  private final AtomicLong newestPlanSeenAnywhere = new AtomicLong();
+
+  /**
+   * @param tls    this worker's identity on internal connections (mutual TLS), or insecure
+   * @param secret the cluster's join secret: it names the Hazelcast cluster and proves this worker to the coordinator
+   */
+  public ShardWorker(Config config, ClusterTls tls, JoinSecret secret) {
     this.config = config;
+    this.tls = tls;
+    this.secret = secret;
     this.modelId = ModelIdentity.id(config.model());
   }
 
@@ -91,7 +105,8 @@ public final class ShardWorker implements AutoCloseable {
       LlamaConfig.from(f);
       fingerprint = ModelIdentity.fingerprint(f);
     }
-    node = new ShardNode(config.model(), config.threads(), config.host() + ":" + config.grpcPort(), GrpcServer.netty(config.host(), config.grpcPort()), config.framesInFlight());
+    node = new ShardNode(config.model(), config.threads(), config.host() + ":" + config.grpcPort(), tls.server(GrpcServer.netty(config.host(), config.grpcPort())), config.framesInFlight(), tls, this::newestPlanEpoch);
+    node.onStagesRetired(() -> loader.execute(this::reportLoaded));
     node.setKvBudget(config.kvBudgetBytes());
     secondsPerLayer = measureSecondsPerLayer();
     String address = node.address();
@@ -106,7 +121,8 @@ public final class ShardWorker implements AutoCloseable {
     attrs.put(ClusterNames.ATTR_KV_BUDGET, Long.toString(config.kvBudgetBytes()));
     attrs.put(ClusterNames.ATTR_CORES, Integer.toString(config.threads()));
     attrs.put(ClusterNames.ATTR_SECONDS_PER_LAYER, Double.toString(secondsPerLayer));
-    hz = ClusterMember.start(new ClusterMember.Options(config.clusterName(), config.host(), config.hazelcastPort(), true, config.join(), attrs, true));
+    attrs.put(ClusterNames.ATTR_MEMBER_PROOF, secret.memberProof(ClusterNames.ROLE_WORKER, address));
+    hz = ClusterMember.start(new ClusterMember.Options(secret.hazelcastClusterName(config.clusterName()), config.host(), config.hazelcastPort(), true, config.join(), attrs, true));
     uuid = hz.getCluster().getLocalMember().getUuid().toString();
 
     // follow the plan: listeners hand off to the loader thread and never block Hazelcast's event threads
@@ -114,6 +130,7 @@ public final class ShardWorker implements AutoCloseable {
     plans.addEntryListener(new PlanListener(), modelId, true);
     Plan current = plans.get(modelId);
     if (current != null) {
+      newestPlanSeenAnywhere.accumulateAndGet(current.epoch(), Math::max);
       loader.execute(() -> adopt(current));
     }
     // whether we are a spare, and for which plan (the coordinator writes our entry)
@@ -124,12 +141,50 @@ public final class ShardWorker implements AutoCloseable {
       loader.execute(() -> spare(spare));
     }
     timers.scheduleAtFixedRate(() -> node.expireIdle(config.idleTimeout()), 5, 5, TimeUnit.SECONDS);
-    LOG.info("worker {} serving {} (fingerprint {}) at {}, metrics on port {}, {} threads, {} frames in flight per hop, {} s/layer measured", uuid, modelId, fingerprint, address, metricsServer.port(), config.threads(), config.framesInFlight(), String.format("%.6f", secondsPerLayer));
+    LOG.info("worker {} serving {} (fingerprint {}) at {}, {}, metrics on port {}, {} threads, {} frames in flight per hop, {} s/layer measured", uuid, modelId, fingerprint, address, tls.describe(), metricsServer.port(), config.threads(), config.framesInFlight(), String.format("%.6f", secondsPerLayer));
     return this;
   }
 
   public String uuid() {
     return uuid;
+  }
+
+  /**
+   * The newest plan epoch of our model the cluster has published, for checking control calls: what the plan events
+   * said, or what the plans map says now when a call names a later one (the event may be on its way).
+   */
+  private long newestPlanEpoch() {
+    long seen = newestPlanSeenAnywhere.get();
+    try {
+      Plan stored = hz.<String, Plan>getMap(ClusterNames.PLANS).get(modelId);
+      return stored == null ? seen : Math.max(seen, stored.epoch());
+    } catch (RuntimeException e) {
+      return seen; // Hazelcast is leaving: what we saw is all we know
+    }
+  }
+
+  /**
+   * After a Release retired stages (loader thread, like every write of our ready entry): if the epoch we reported loaded
+   * is gone, report the newest one we still hold, or none, so the coordinator no longer counts a plan whose layers left
+   * this worker as ready.
+   */
+  private void reportLoaded() {
+    try {
+      IMap<String, Long> ready = hz.getMap(ClusterNames.READY);
+      Long reported = ready.get(uuid);
+      if (reported == null || node.holds(reported)) {
+        return;
+      }
+      long still = node.newestEpoch();
+      if (still > 0) {
+        ready.set(uuid, still);
+      } else {
+        ready.delete(uuid);
+      }
+      LOG.warn("the layers of plan #{} were retired here; reporting {} loaded", reported, still > 0 ? "plan #" + still : "no plan");
+    } catch (RuntimeException e) {
+      LOG.warn("cannot report which plan is loaded: {}", e.toString());
+    }
   }
 
   public int grpcPort() {
@@ -305,12 +360,14 @@ public final class ShardWorker implements AutoCloseable {
     @Override
     public void entryAdded(EntryEvent<String, Plan> event) {
       Plan p = event.getValue();
+      newestPlanSeenAnywhere.accumulateAndGet(p.epoch(), Math::max);
       loader.execute(() -> adopt(p));
     }
 
     @Override
     public void entryUpdated(EntryEvent<String, Plan> event) {
       Plan p = event.getValue();
+      newestPlanSeenAnywhere.accumulateAndGet(p.epoch(), Math::max);
       loader.execute(() -> adopt(p));
     }
   }

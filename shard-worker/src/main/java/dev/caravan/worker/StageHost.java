@@ -211,6 +211,15 @@ final class StageHost implements AutoCloseable {
     return stages.containsKey(epoch);
   }
 
+  /** The newest plan epoch this worker has installed a stage of (0: none). */
+  long newestEpoch() {
+    long newest = 0;
+    for (long e : stages.keySet()) {
+      newest = Math.max(newest, e);
+    }
+    return newest;
+  }
+
   /**
    * Runs one frame through this worker's stage of the frame's plan.
    *

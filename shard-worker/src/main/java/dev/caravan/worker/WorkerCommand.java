@@ -2,6 +2,7 @@ package dev.caravan.worker;
 
 import dev.caravan.cluster.ClusterOptions;
 import dev.caravan.cluster.ProcessChecks;
+import dev.caravan.cluster.security.SecurityOptions;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -23,13 +24,18 @@ public final class WorkerCommand implements Callable<Integer> {
 
   @Spec CommandSpec spec;
 
-  @Option(names = "--model", required = true, paramLabel = "FILE", description = "GGUF model file (the same model as the coordinator's).")
+  @Option(names = "--model", required = true, paramLabel = "FILE", description = "GGUF model file (the same model as the coordinator's); relative to --model-dir when that is given.")
   Path model;
+
+  @Option(names = "--model-dir", paramLabel = "DIR", description = "Directory model files are read from: a --model outside it (after following links and '..') is refused (default: the directory of --model).")
+  Path modelDir;
 
   @Option(names = "--join", required = true, split = ",", paramLabel = "HOST:PORT", description = "Hazelcast address(es) of cluster members to join, e.g. the coordinator's 127.0.0.1:5701.")
   List<String> join;
 
   @Mixin ClusterOptions cluster;
+
+  @Mixin SecurityOptions security;
 
   @Option(names = "--threads", description = "Compute threads (default: available cores, ${DEFAULT-VALUE}).")
   int threads = Runtime.getRuntime().availableProcessors();
@@ -57,8 +63,9 @@ public final class WorkerCommand implements Callable<Integer> {
     if (exitWithParent) {
       dev.caravan.cluster.ParentWatch.exitWhenStdinCloses();
     }
-    new ProcessChecks(spec)
-        .modelFile(model)
+    ProcessChecks checks = new ProcessChecks(spec);
+    Path modelFile = checks.modelInside(modelDir, model);
+    checks
         .check(threads >= 1 && threads <= 1024, "--threads must be between 1 and 1024")
         .check(kvBudget >= 0, "--kv-budget must not be negative, not " + kvBudget)
         .check(framesInFlight >= 1 && framesInFlight <= 1024, "--frames-in-flight must be between 1 and 1024, not " + framesInFlight)
@@ -66,7 +73,8 @@ public final class WorkerCommand implements Callable<Integer> {
         .positive(idleTimeout, "--idle-timeout")
         .notNegative(drainTimeout, "--drain-timeout")
         .join(join);
-    ShardWorker worker = new ShardWorker(new ShardWorker.Config(model, join, cluster.clusterName(), cluster.host(), cluster.grpcPort(), cluster.hazelcastPort(), cluster.metricsPort(), threads, framesInFlight, memoryLimit, kvBudget, idleTimeout, drainTimeout));
+    SecurityOptions.Resolved secured = security.resolve();
+    ShardWorker worker = new ShardWorker(new ShardWorker.Config(modelFile, join, cluster.clusterName(), cluster.host(), cluster.grpcPort(), cluster.hazelcastPort(), cluster.metricsPort(), threads, framesInFlight, memoryLimit, kvBudget, idleTimeout, drainTimeout), secured.tls(), secured.secret());
     Runtime.getRuntime().addShutdownHook(new Thread(worker::drain, "caravan-drain"));
     worker.start();
     worker.awaitTermination();

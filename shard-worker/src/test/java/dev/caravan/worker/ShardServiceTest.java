@@ -63,7 +63,7 @@ class ShardServiceTest {
       public void onLost(ActivationFrame frame, String reason) {
         lost.add(frame.getBatchId() + ":" + reason);
       }
-    });
+    }, dev.caravan.cluster.security.ClusterTls.insecure());
   }
 
   @AfterEach
@@ -104,6 +104,38 @@ class ShardServiceTest {
     } finally {
       Channels.close(channel);
     }
+  }
+
+  @Test
+  void controlFieldsAreValidatedAndAnEpochFromTheFutureRetiresNothing() throws Exception {
+    // the plan installed in setUp is #1: nothing later is known to these workers
+    toStage0.send(frame(1, 1, sink.address, "s:c", 0, 5, 6), null);
+    assertArrayEquals(reference.next("s:c", 5, 6), Pipelines.logits(sink.take(), vocab));
+    ack();
+    ManagedChannel channel = Channels.forAddress(w1.address());
+    try {
+      var stub = ShardGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS);
+      io.grpc.StatusRuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(io.grpc.StatusRuntimeException.class,
+          () -> stub.release(ReleaseRequest.newBuilder().setRetireBelowEpoch(1L << 62).build()));
+      assertEquals(io.grpc.Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
+      assertTrue(e.getStatus().getDescription().contains("later than the newest plan this worker knows (#1)"), e.getStatus().toString());
+      e = org.junit.jupiter.api.Assertions.assertThrows(io.grpc.StatusRuntimeException.class, () -> stub.release(ReleaseRequest.newBuilder().setRetireBelowEpoch(2).build()));
+      assertEquals(io.grpc.Status.Code.FAILED_PRECONDITION, e.getStatus().getCode(), "one past the newest is the future too");
+      e = org.junit.jupiter.api.Assertions.assertThrows(io.grpc.StatusRuntimeException.class, () -> stub.release(ReleaseRequest.newBuilder().setPlanEpoch(-1).build()));
+      assertEquals(io.grpc.Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
+      e = org.junit.jupiter.api.Assertions.assertThrows(io.grpc.StatusRuntimeException.class, () -> stub.release(ReleaseRequest.newBuilder().addCacheKeys("s:" + "x".repeat(300)).build()));
+      assertEquals(io.grpc.Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
+      // the stage and the session are still there, and the next step runs
+      ShardStatusResponse status = stub.status(ShardStatusRequest.getDefaultInstance());
+      assertEquals(1, status.getStages(0).getPlanEpoch());
+      assertEquals(2, status.getStages(0).getSessions(0).getTokens());
+      // retiring below the newest plan is what the coordinator does: allowed, and it drops nothing of plan #1
+      assertEquals(0, stub.release(ReleaseRequest.newBuilder().setRetireBelowEpoch(1).build()).getSessionsReleased());
+    } finally {
+      Channels.close(channel);
+    }
+    toStage0.send(frame(2, 1, sink.address, "s:c", 2, 7), null);
+    assertArrayEquals(reference.next("s:c", 7), Pipelines.logits(sink.take(), vocab));
   }
 
   @Test

@@ -56,7 +56,7 @@ class SlowStageTest {
           public void onLost(ActivationFrame frame, String reason) {
             throw new AssertionError("batch " + frame.getBatchId() + " lost: " + reason);
           }
-        })) {
+        }, dev.caravan.cluster.security.ClusterTls.insecure())) {
       int vocab = reference.model.config().vocabSize();
       Plan plan = Pipelines.twoStages(1, reference.model.config().layers(), 2, w0.address(), w1.address());
       assertTrue(w0.install(plan, "w0"));

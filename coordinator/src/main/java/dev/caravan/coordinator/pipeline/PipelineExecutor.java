@@ -4,6 +4,7 @@ import dev.caravan.cluster.Channels;
 import dev.caravan.cluster.FrameLink;
 import dev.caravan.cluster.Plan;
 import dev.caravan.cluster.StageAssignment;
+import dev.caravan.cluster.security.ClusterTls;
 import dev.caravan.coordinator.core.BatchExecutor;
 import dev.caravan.coordinator.core.GenerationError;
 import dev.caravan.coordinator.core.GenerationException;
@@ -43,6 +44,7 @@ public final class PipelineExecutor implements BatchExecutor, PipelineControl {
   private final PipelineResults results;
   private final PlanBook plans;
   private final int window;
+  private final ClusterTls tls;
   private final Map<String, ManagedChannel> channels = new ConcurrentHashMap<>(); // for Release calls
   private final Map<Long, FrameLink> links = new ConcurrentHashMap<>(); // plan epoch -> stream to its stage 0
 
@@ -51,6 +53,12 @@ public final class PipelineExecutor implements BatchExecutor, PipelineControl {
    * @param window  frames in flight on the stream to stage 0
    */
   public PipelineExecutor(String replyTo, PipelineResults results, PlanBook plans, int window) {
+    this(replyTo, results, plans, window, ClusterTls.insecure());
+  }
+
+  /** @param tls the coordinator's identity on its streams to stage 0 and its Release calls */
+  public PipelineExecutor(String replyTo, PipelineResults results, PlanBook plans, int window, ClusterTls tls) {
+    this.tls = tls;
     this.replyTo = replyTo;
     this.results = results;
     this.plans = plans;
@@ -89,7 +97,7 @@ public final class PipelineExecutor implements BatchExecutor, PipelineControl {
       public void onLost(ActivationFrame frame, String reason) {
         results.fail(frame.getBatchId(), new GenerationException(GenerationError.Kind.UNAVAILABLE, lostMessage(first, "stream to stage 0 failed: " + reason)));
       }
-    });
+    }, tls);
   }
 
   /** A worker left the cluster: every batch on a plan that used it fails as UNAVAILABLE naming the lost stage. */
@@ -151,7 +159,7 @@ public final class PipelineExecutor implements BatchExecutor, PipelineControl {
   /** One Release call; completes when the worker answered, or failed to (a worker gone holds no cache). */
   private CompletableFuture<Void> sendRelease(String address, ReleaseRequest req) {
     CompletableFuture<Void> done = new CompletableFuture<>();
-    ShardGrpc.newStub(channels.computeIfAbsent(address, Channels::forAddress)).withDeadlineAfter(5, TimeUnit.SECONDS).release(req, new StreamObserver<>() {
+    ShardGrpc.newStub(channels.computeIfAbsent(address, a -> Channels.forAddress(a, tls))).withDeadlineAfter(5, TimeUnit.SECONDS).release(req, new StreamObserver<>() {
       @Override
       public void onNext(ReleaseResponse r) {}
 

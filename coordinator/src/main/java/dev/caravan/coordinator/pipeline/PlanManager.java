@@ -16,6 +16,8 @@ import dev.caravan.cluster.ClusterNames;
 import dev.caravan.cluster.Plan;
 import dev.caravan.cluster.Planner;
 import dev.caravan.cluster.StageAssignment;
+import dev.caravan.cluster.security.ClusterTls;
+import dev.caravan.cluster.security.JoinSecret;
 import dev.caravan.coordinator.CoordinatorMetrics;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
@@ -87,9 +89,14 @@ public final class PlanManager implements AutoCloseable {
    * @param recheck how often a suspected worker that Hazelcast still lists is probed again (it is re-admitted once it answers)
    */
   public record Recovery(int spares, Probe probe, Duration recheck) {
-    /** No spares; the gRPC health check with a 2 s deadline; suspects probed again every 5 s. */
+    /** No spares; the gRPC health check with a 2 s deadline over plaintext; suspects probed again every 5 s. */
     public static Recovery defaults() {
-      return new Recovery(0, grpcHealth(Duration.ofSeconds(2)), Duration.ofSeconds(5));
+      return defaults(ClusterTls.insecure());
+    }
+
+    /** No spares; the gRPC health check with a 2 s deadline over the cluster's TLS; suspects probed again every 5 s. */
+    public static Recovery defaults(ClusterTls tls) {
+      return new Recovery(0, grpcHealth(Duration.ofSeconds(2), tls), Duration.ofSeconds(5));
     }
 
     public Recovery withSpares(int n) {
@@ -102,10 +109,10 @@ public final class PlanManager implements AutoCloseable {
    * not look dead) over a channel of its own. Any answer — SERVING, NOT_SERVING while draining, even an error status
    * from the server — means the process is there; no connection or no answer before {@code deadline} means it is not.
    */
-  public static Probe grpcHealth(Duration deadline) {
+  public static Probe grpcHealth(Duration deadline, ClusterTls tls) {
     return address -> {
       CompletableFuture<Boolean> answered = new CompletableFuture<>();
-      ManagedChannel channel = Channels.forAddress(address);
+      ManagedChannel channel = Channels.forAddress(address, tls);
       HealthGrpc.newStub(channel).withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS).check(HealthCheckRequest.getDefaultInstance(), new StreamObserver<>() {
         @Override
         public void onNext(HealthCheckResponse r) {
@@ -138,6 +145,7 @@ public final class PlanManager implements AutoCloseable {
   private final CoordinatorMetrics metrics;
   private final ScheduledExecutorService timer;
   private final Recovery recovery;
+  private final JoinSecret secret;
   private final IMap<String, Plan> plans;
   private final IMap<String, Long> spareMap;
   private final IMap<String, Long> ready;
@@ -180,6 +188,12 @@ public final class PlanManager implements AutoCloseable {
 
   /** @param recovery spares, and how a suspected worker is probed */
   public PlanManager(HazelcastInstance hz, String model, String fingerprint, int layers, long bytesPerLayer, PlanBook book, PlanListener listener, PipelineControl pipeline, CoordinatorMetrics metrics, ScheduledExecutorService timer, Recovery recovery) {
+    this(hz, model, fingerprint, layers, bytesPerLayer, book, listener, pipeline, metrics, timer, recovery, JoinSecret.none());
+  }
+
+  /** @param secret the cluster's join secret: a worker is planned only when its member proof checks out against it */
+  public PlanManager(HazelcastInstance hz, String model, String fingerprint, int layers, long bytesPerLayer, PlanBook book, PlanListener listener, PipelineControl pipeline, CoordinatorMetrics metrics, ScheduledExecutorService timer, Recovery recovery, JoinSecret secret) {
+    this.secret = secret;
     this.hz = hz;
     this.model = model;
     this.fingerprint = fingerprint;
@@ -279,9 +293,13 @@ public final class PlanManager implements AutoCloseable {
     replan();
   }
 
-  /** Whether {@code m} is a worker of this model and fingerprint (now known). */
+  /** Whether {@code m} is a worker of this model and fingerprint that proves the join secret (now known). */
   private boolean workerJoined(Member m) {
     if (!ClusterNames.ROLE_WORKER.equals(m.getAttribute(ClusterNames.ATTR_ROLE))) {
+      return false;
+    }
+    if (!secret.verify(ClusterNames.ROLE_WORKER, m.getAttribute(ClusterNames.ATTR_GRPC), m.getAttribute(ClusterNames.ATTR_MEMBER_PROOF))) {
+      LOG.warn("member {} at {} claims to be a worker but does not prove the cluster's join secret: ignored, never planned", m.getUuid(), m.getAddress());
       return false;
     }
     if (!model.equals(m.getAttribute(ClusterNames.ATTR_MODEL)) || !fingerprint.equals(m.getAttribute(ClusterNames.ATTR_MODEL_FINGERPRINT))) {
@@ -514,11 +532,16 @@ public final class PlanManager implements AutoCloseable {
     }
   }
 
-  /** Makes the newest plan the serving one once every stage has loaded it. */
+  /**
+   * Makes the newest plan the serving one once every stage has loaded it; and takes a serving plan out of service when a
+   * stage's worker, still here, reports that it no longer holds the plan's layers (they were retired there), then
+   * publishes the same stages under a new epoch so the workers load them again.
+   */
   private void checkReady() {
     if (!initialized) {
       return;
     }
+    servingStillLoaded();
     PlanBook.Snapshot now = book.snapshot();
     Plan latest = now.latest();
     if (latest == null || latest.isEmpty() || latest.equals(now.serving())) {
@@ -534,6 +557,34 @@ public final class PlanManager implements AutoCloseable {
     book.update(s -> s.withServing(latest));
     listener.servingPlanChanged(latest, null);
     LOG.info("serving {} (t={} ms)", latest, monoMillis());
+  }
+
+  /** See {@link #checkReady}: false when the serving plan was taken out of service. */
+  private boolean servingStillLoaded() {
+    Plan serving = book.serving();
+    if (serving == null || serving.isEmpty()) {
+      return true;
+    }
+    Map<String, Long> loaded = ready.getAll(new HashSet<>(serving.stages().stream().map(StageAssignment::workerUuid).toList()));
+    for (StageAssignment s : serving.stages()) {
+      Long e = loaded.get(s.workerUuid());
+      boolean present = workers.containsKey(s.workerUuid()) && !suspected.contains(s.workerUuid());
+      if (present && (e == null || e < serving.epoch())) {
+        String why = "stage " + s.index() + " (worker " + s.grpcAddress() + ") no longer holds its layers of plan #" + serving.epoch();
+        LOG.warn("{}: plan #{} is not ready any more; publishing its stages again (t={} ms)", why, serving.epoch(), monoMillis());
+        book.update(x -> x.withServing(null));
+        listener.servingPlanChanged(null, why + "; its layers are loading again");
+        Plan latest = book.latest();
+        if (latest != null && latest.epoch() == serving.epoch()) { // else a newer plan is on its way already
+          Plan next = publish(serving.withEpoch(0));
+          book.update(x -> x.withLatest(next));
+          updateSpares(next.epoch(), List.copyOf(sparesPublished.keySet()));
+          LOG.info("published {} (t={} ms)", next, monoMillis());
+        }
+        return false;
+      }
+    }
+    return true;
   }
 
   /** Asks the serving core which epochs are still in use; the answer comes back to this thread. */
