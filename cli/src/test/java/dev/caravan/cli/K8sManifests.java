@@ -1,16 +1,15 @@
 package dev.caravan.cli;
 
-import com.fasterxml.jackson.core.JsonParser;
-import com.fasterxml.jackson.databind.BeanDescription;
-import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.JavaType;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.MapperFeature;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.annotation.JsonDeserialize;
-import com.fasterxml.jackson.databind.introspect.BeanPropertyDefinition;
-import com.fasterxml.jackson.databind.json.JsonMapper;
-import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import tools.jackson.core.JacksonException;
+import tools.jackson.core.StreamReadFeature;
+import tools.jackson.databind.DeserializationFeature;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.MapperFeature;
+import tools.jackson.databind.MappingIterator;
+import tools.jackson.databind.ObjectMapper;
+import tools.jackson.databind.ValueDeserializer;
+import tools.jackson.databind.annotation.JsonDeserialize;
+import tools.jackson.dataformat.yaml.YAMLMapper;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.ContainerPort;
@@ -37,8 +36,13 @@ import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicy;
 import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicyIngressRule;
 import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicyPort;
 import io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget;
+import com.fasterxml.jackson.annotation.JsonProperty;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.reflect.Field;
+import java.lang.reflect.ParameterizedType;
+import java.lang.reflect.Type;
+import java.util.Collection;
 import java.math.BigDecimal;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -85,22 +89,24 @@ final class K8sManifests {
       Map.entry("policy/v1/PodDisruptionBudget", PodDisruptionBudget.class),
       Map.entry("networking.k8s.io/v1/NetworkPolicy", NetworkPolicy.class));
 
-  /** Strict: no scalar coercion ("2" is no int, "true" no boolean), duplicate keys refused. */
-  private static final ObjectMapper MAPPER = JsonMapper.builder(new YAMLFactory())
+  /**
+   * Strict: no scalar coercion ("2" is no int, "true" no boolean), duplicate keys refused. Jackson 3, as the model
+   * itself is written for it (its Quantity and IntOrString read themselves with Jackson 3 deserializers).
+   */
+  static final ObjectMapper MAPPER = YAMLMapper.builder()
       .disable(MapperFeature.ALLOW_COERCION_OF_SCALARS)
-      .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
       .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
-      .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+      .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
       .build();
 
   /** One YAML document: where it came from, its tree, and the typed object (null when it did not read). */
   record Doc(String source, JsonNode json, HasMetadata object) {
     String kind() {
-      return object == null ? json.path("kind").asText("?") : object.getKind();
+      return object == null ? json.path("kind").asString("?") : object.getKind();
     }
 
     String name() {
-      return object == null || object.getMetadata() == null ? json.path("metadata").path("name").asText("?") : object.getMetadata().getName();
+      return object == null || object.getMetadata() == null ? json.path("metadata").path("name").asString("?") : object.getMetadata().getName();
     }
 
     @Override
@@ -136,8 +142,7 @@ final class K8sManifests {
   static Loaded read(String source, String yaml) {
     List<Doc> docs = new ArrayList<>();
     List<String> problems = new ArrayList<>();
-    try (JsonParser p = MAPPER.getFactory().createParser(yaml)) {
-      Iterator<JsonNode> it = MAPPER.readValues(p, JsonNode.class);
+    try (MappingIterator<JsonNode> it = MAPPER.readerFor(JsonNode.class).readValues(yaml)) {
       int i = 0;
       while (it.hasNext()) {
         JsonNode node = it.next();
@@ -151,7 +156,7 @@ final class K8sManifests {
         problems.addAll(found);
         docs.add(new Doc(where, node, found.isEmpty() ? object : null));
       }
-    } catch (IOException | RuntimeException e) {
+    } catch (RuntimeException e) { // JacksonException is unchecked in Jackson 3
       problems.add(source + ": not YAML the model reads: " + firstLine(e));
     }
     return new Loaded(docs, problems);
@@ -162,18 +167,18 @@ final class K8sManifests {
       problems.add(where + ": a document must be a mapping, not " + node.getNodeType());
       return null;
     }
-    String apiVersion = node.path("apiVersion").asText("");
-    String kind = node.path("kind").asText("");
+    String apiVersion = node.path("apiVersion").asString("");
+    String kind = node.path("kind").asString("");
     Class<? extends HasMetadata> type = KINDS.get(apiVersion + "/" + kind);
     if (type == null) {
       problems.add(where + ": no Kubernetes model for apiVersion '" + apiVersion + "' kind '" + kind + "' (known: " + new TreeSet<>(KINDS.keySet()) + ")");
       return null;
     }
-    String at = where + " " + kind + "/" + node.path("metadata").path("name").asText("?");
-    unknownFields(node, MAPPER.constructType(type), "", at, problems);
+    String at = where + " " + kind + "/" + node.path("metadata").path("name").asString("?");
+    unknownFields(node, type, "", at, problems);
     try {
       return MAPPER.treeToValue(node, type);
-    } catch (IOException | IllegalArgumentException e) {
+    } catch (RuntimeException e) { // JacksonException, IllegalArgumentException
       problems.add(at + ": " + firstLine(e));
       return null;
     }
@@ -182,56 +187,90 @@ final class K8sManifests {
   /**
    * Walks the tree alongside the model's types and reports every field the type has no property for. (The model keeps
    * unknown fields in an "additionalProperties" map instead of failing, as the API server's strict field validation
-   * would, so Jackson's own unknown-property check never fires.)
+   * would, so Jackson's own unknown-property check never fires.) A model class's properties are its fields annotated
+   * {@code @JsonProperty}, as the generated model declares them.
    */
-  static void unknownFields(JsonNode node, JavaType type, String path, String at, List<String> problems) {
+  static void unknownFields(JsonNode node, Type type, String path, String at, List<String> problems) {
     if (node == null || node.isNull()) {
       return;
     }
-    if (type.isCollectionLikeType() || type.isArrayType()) {
+    Class<?> raw = raw(type);
+    if (Collection.class.isAssignableFrom(raw)) {
       if (!node.isArray()) {
         problems.add(at + ": " + path + ": expected a list, not " + node.getNodeType());
         return;
       }
       for (int i = 0; i < node.size(); i++) {
-        unknownFields(node.get(i), type.getContentType(), path + "[" + i + "]", at, problems);
+        unknownFields(node.get(i), typeArgument(type, 0), path + "[" + i + "]", at, problems);
       }
       return;
     }
-    if (type.isMapLikeType()) {
+    if (Map.class.isAssignableFrom(raw)) {
       if (!node.isObject()) {
         problems.add(at + ": " + path + ": expected a mapping, not " + node.getNodeType());
         return;
       }
-      node.properties().forEach(e -> unknownFields(e.getValue(), type.getContentType(), join(path, e.getKey()), at, problems));
+      node.properties().forEach(e -> unknownFields(e.getValue(), typeArgument(type, 1), join(path, e.getKey()), at, problems));
       return;
     }
-    Class<?> raw = type.getRawClass();
-    if (!raw.getName().startsWith("io.fabric8.kubernetes.api.model") || customDeserializer(raw)) {
-      return; // a scalar, or a type such as Quantity or IntOrString that reads itself: the typed read checks it
+    if (raw == IntOrString.class) {
+      if (!node.isInt() && !node.isString()) {
+        problems.add(at + ": " + path + ": expected an integer or a string, not " + node.getNodeType());
+      }
+      return;
+    }
+    if (!raw.getName().startsWith("io.fabric8.kubernetes.api.model") || raw.isEnum() || readsItself(raw)) {
+      return; // a scalar, or a type such as Quantity that reads itself: the typed read checks it
     }
     if (!node.isObject()) {
       problems.add(at + ": " + path + ": expected a mapping (" + raw.getSimpleName() + "), not " + node.getNodeType());
       return;
     }
-    BeanDescription bean = MAPPER.getDeserializationConfig().introspect(type);
-    Map<String, BeanPropertyDefinition> properties = new LinkedHashMap<>();
-    for (BeanPropertyDefinition d : bean.findProperties()) {
-      properties.put(d.getName(), d);
-    }
+    Map<String, Type> properties = properties(raw);
     node.properties().forEach(e -> {
-      BeanPropertyDefinition d = properties.get(e.getKey());
-      if (d == null) {
+      Type t = properties.get(e.getKey());
+      if (t == null) {
         problems.add(at + ": " + join(path, e.getKey()) + ": unknown field (" + raw.getSimpleName() + " has " + new TreeSet<>(properties.keySet()) + ")");
       } else {
-        unknownFields(e.getValue(), d.getPrimaryType(), join(path, e.getKey()), at, problems);
+        unknownFields(e.getValue(), t, join(path, e.getKey()), at, problems);
       }
     });
   }
 
-  private static boolean customDeserializer(Class<?> raw) {
-    JsonDeserialize d = raw.getAnnotation(JsonDeserialize.class);
-    return d != null && d.using() != com.fasterxml.jackson.databind.JsonDeserializer.None.class;
+  private static final Map<Class<?>, Map<String, Type>> PROPERTIES = new java.util.concurrent.ConcurrentHashMap<>();
+
+  private static Map<String, Type> properties(Class<?> c) {
+    return PROPERTIES.computeIfAbsent(c, k -> {
+      Map<String, Type> m = new LinkedHashMap<>();
+      for (Class<?> x = k; x != null && x != Object.class; x = x.getSuperclass()) {
+        for (Field f : x.getDeclaredFields()) {
+          JsonProperty p = f.getAnnotation(JsonProperty.class);
+          if (p != null) {
+            m.putIfAbsent(p.value().isEmpty() ? f.getName() : p.value(), f.getGenericType());
+          }
+        }
+      }
+      return m;
+    });
+  }
+
+  private static Class<?> raw(Type t) {
+    return t instanceof Class<?> c ? c : t instanceof ParameterizedType p ? (Class<?>) p.getRawType() : Object.class;
+  }
+
+  private static Type typeArgument(Type t, int i) {
+    return t instanceof ParameterizedType p && p.getActualTypeArguments().length > i ? p.getActualTypeArguments()[i] : Object.class;
+  }
+
+  /** A class with its own deserializer or a creator that takes the value whole (no properties to walk). */
+  private static boolean readsItself(Class<?> raw) {
+    for (Class<?> c = raw; c != null && c != Object.class; c = c.getSuperclass()) {
+      JsonDeserialize d = c.getAnnotation(JsonDeserialize.class);
+      if (d != null && d.using() != ValueDeserializer.None.class) {
+        return true;
+      }
+    }
+    return Stream.of(raw.getDeclaredConstructors()).anyMatch(k -> k.isAnnotationPresent(com.fasterxml.jackson.annotation.JsonCreator.class) && k.getParameterCount() == 1);
   }
 
   private static String join(String path, String key) {

@@ -4,9 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
 import dev.caravan.cli.K8sManifests.Doc;
 import dev.caravan.cli.K8sManifests.Loaded;
 import dev.caravan.engine.TestData;
@@ -99,28 +98,27 @@ class K8sManifestsTest {
   /** kubectl apply -k: the kustomization lists every manifest but the examples, with their namespace. */
   @Test
   void kustomizationListsEveryManifest() throws IOException {
-    JsonNode k = new ObjectMapper(new YAMLFactory()).readTree(DIR.resolve("kustomization.yaml").toFile());
-    assertEquals("kustomize.config.k8s.io/v1beta1", k.path("apiVersion").asText());
-    assertEquals("Kustomization", k.path("kind").asText());
-    Set<String> fields = new TreeSet<>();
-    k.fieldNames().forEachRemaining(fields::add);
+    JsonNode k = K8sManifests.MAPPER.readTree(Files.readString(DIR.resolve("kustomization.yaml")));
+    assertEquals("kustomize.config.k8s.io/v1beta1", k.path("apiVersion").asString());
+    assertEquals("Kustomization", k.path("kind").asString());
+    Set<String> fields = new TreeSet<>(k.propertyNames());
     assertTrue(Set.of("apiVersion", "kind", "namespace", "resources", "images", "labels").containsAll(fields), "unexpected kustomization fields " + fields);
     Set<String> listed = new TreeSet<>();
-    k.path("resources").forEach(r -> listed.add(r.asText()));
+    k.path("resources").forEach(r -> listed.add(r.asString()));
     Set<String> files = new TreeSet<>();
     try (Stream<Path> s = Files.list(DIR)) {
       s.map(p -> p.getFileName().toString()).filter(n -> n.endsWith(".yaml") && !n.equals("kustomization.yaml")).forEach(files::add);
     }
     assertEquals(files, listed);
-    String ns = k.path("namespace").asText();
+    String ns = k.path("namespace").asString();
     for (Doc d : manifests().docs()) {
       if (!d.kind().equals("Namespace")) {
-        assertEquals(ns, d.object().getMetadata().getNamespace(), d + ": namespace");
+        assertEquals(ns, d.json().path("metadata").path("namespace").asString(), d + ": namespace");
       } else {
         assertEquals(ns, d.name());
       }
     }
-    assertTrue(k.path("images").findValuesAsText("name").contains("caravan"));
+    assertTrue(k.path("images").findValuesAsString("name").contains("caravan"));
   }
 
   /** The image runs the jar the build makes, with bin/caravan's JVM flags, as the user the pods expect. */
@@ -134,7 +132,7 @@ class K8sManifestsTest {
     Matcher entry = Pattern.compile("(?m)^ENTRYPOINT (\\[.*])$").matcher(dockerfile);
     assertTrue(entry.find(), "no exec-form ENTRYPOINT");
     List<String> entrypoint = new ArrayList<>();
-    new ObjectMapper().readTree(entry.group(1)).forEach(n -> entrypoint.add(n.asText()));
+    new JsonMapper().readTree(entry.group(1)).forEach(n -> entrypoint.add(n.asString()));
     List<String> expected = new ArrayList<>(List.of("java"));
     expected.addAll(launcher);
     expected.addAll(List.of("-XX:+ExitOnOutOfMemoryError", "-jar", "/opt/caravan/caravan.jar"));
@@ -214,7 +212,7 @@ class K8sManifestsTest {
   void namesTheApiServerRefusesAreFound() {
     List<Doc> docs = K8sManifests.read("f", DEPLOYMENT.replace("name: http", "name: hazelcast-member-port").replace("name: web\n  namespace", "name: Web_1\n  namespace")).docs();
     assertFound(K8sManifests.apiServerProblems(docs), "not an IANA service name", "metadata.name 'Web_1'");
-    docs = K8sManifests.read("f", DEPLOYMENT.replace("image: nginx:1\n", "")).docs();
+    docs = K8sManifests.read("f", DEPLOYMENT.replace("          image: nginx:1\n", "")).docs();
     assertFound(K8sManifests.apiServerProblems(docs), "no image");
   }
 
