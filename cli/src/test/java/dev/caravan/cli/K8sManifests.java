@@ -179,7 +179,7 @@ final class K8sManifests {
     try {
       return MAPPER.treeToValue(node, type);
     } catch (RuntimeException e) { // JacksonException, IllegalArgumentException
-      problems.add(at + ": " + firstLine(e));
+      problems.add(at + ": " + (e instanceof JacksonException j ? path(j) + ": " + firstLine(j.getOriginalMessage()) : firstLine(e)));
       return null;
     }
   }
@@ -277,8 +277,25 @@ final class K8sManifests {
     return path.isEmpty() ? key : path + "." + key;
   }
 
+  /** Where in the document Jackson failed, as a path like the ones above ({@code spec.ports[0].port}). */
+  private static String path(JacksonException e) {
+    StringBuilder sb = new StringBuilder();
+    for (JacksonException.Reference r : e.getPath()) {
+      if (r.getPropertyName() != null) {
+        sb.append(sb.isEmpty() ? "" : ".").append(r.getPropertyName());
+      } else if (r.getIndex() >= 0) {
+        sb.append('[').append(r.getIndex()).append(']');
+      }
+    }
+    return sb.isEmpty() ? "(document)" : sb.toString();
+  }
+
   private static String firstLine(Throwable e) {
-    String m = String.valueOf(e.getMessage());
+    return firstLine(e.getMessage());
+  }
+
+  private static String firstLine(String message) {
+    String m = String.valueOf(message);
     int nl = m.indexOf('\n');
     return nl < 0 ? m : m.substring(0, nl);
   }

@@ -199,13 +199,15 @@ class K8sManifestsTest {
 
   @Test
   void wrongTypesKindsAndVersionsAreRefused() {
-    assertFound(readProblems(DEPLOYMENT.replace("replicas: 1", "replicas: two")), "Deployment/web");
-    assertFound(readProblems(DEPLOYMENT.replace("replicas: 1", "replicas: \"1\"")), "Deployment/web"); // no string-to-int coercion
+    assertFound(readProblems(DEPLOYMENT.replace("replicas: 1", "replicas: two")), "Deployment/web: spec.replicas: ");
+    assertFound(readProblems(DEPLOYMENT.replace("replicas: 1", "replicas: \"1\"")), "Deployment/web: spec.replicas: "); // no string-to-int coercion
     assertFound(readProblems(DEPLOYMENT.replace("containers:\n", "containers:\n        - 7\n")), "containers[0]: expected a mapping");
     assertFound(readProblems(DEPLOYMENT.replace("apiVersion: apps/v1", "apiVersion: apps/v1beta1")), "no Kubernetes model for apiVersion 'apps/v1beta1' kind 'Deployment'");
     assertFound(readProblems(DEPLOYMENT.replace("kind: Deployment", "kind: Deploymnt")), "kind 'Deploymnt'");
-    assertFound(readProblems(DEPLOYMENT.replace("  replicas: 1", "  replicas: 1\n  replicas: 2")), "fixture.yaml: not YAML the model reads");
+    assertFound(readProblems(DEPLOYMENT.replace("  replicas: 1", "  replicas: 1\n  replicas: 2")), "fixture.yaml: not YAML the model reads", "uplicate");
     assertFound(readProblems("- a\n- b\n"), "a document must be a mapping");
+    assertFound(readProblems(SERVICE.replace("targetPort: http", "targetPort: {name: http}")), "targetPort: expected an integer or a string");
+    assertFound(readProblems(DEPLOYMENT.replace("containerPort: 80", "containerPort: 80\n              protocol: [TCP]")), "Deployment/web");
   }
 
   @Test
