@@ -793,7 +793,7 @@ final class K8sManifests {
       for (String a : args) {
         int eq = a.indexOf('=');
         String value = a.startsWith("--") && eq > 0 ? a.substring(eq + 1) : null;
-        if (value != null && value.startsWith("/") && nonNull(proc.container().getVolumeMounts()).stream().noneMatch(m -> value.startsWith(m.getMountPath().endsWith("/") ? m.getMountPath() : m.getMountPath() + "/"))) {
+        if (value != null && value.startsWith("/") && nonNull(proc.container().getVolumeMounts()).stream().noneMatch(m -> value.equals(m.getMountPath()) || value.startsWith(m.getMountPath().endsWith("/") ? m.getMountPath() : m.getMountPath() + "/"))) {
           problems.add(proc + ": " + a.substring(0, eq) + " names " + value + ", which lies on no mounted volume");
         }
       }
