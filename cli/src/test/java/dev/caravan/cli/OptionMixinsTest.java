@@ -39,8 +39,11 @@ class OptionMixinsTest {
     assertTrue(help.contains("gRPC port; 0 picks a free one (default: 0)."), help);
     assertTrue(help.contains("First Hazelcast port to try (default: 5702)."), help);
     assertTrue(help.contains("Cluster to join (default: caravan)."), help);
-    // the worker still requires --join
-    assertThrows(CommandLine.MissingParameterException.class, () -> new CommandLine(new WorkerCommand()).parseArgs("--model", "m.gguf"));
+    // the worker still requires --join, or --join-dns in Kubernetes: refused before anything starts
+    assertTrue(help.contains("--join-dns=NAME[:PORT]") && help.contains("(default: none; PORT: 5701)"), help);
+    java.io.StringWriter err = new java.io.StringWriter();
+    assertEquals(2, new CommandLine(new WorkerCommand()).setErr(new java.io.PrintWriter(err)).execute("--model", "m.gguf"));
+    assertTrue(err.toString().contains("--join HOST:PORT") && err.toString().contains("--join-dns"), err.toString());
   }
 
   @Test

@@ -48,9 +48,18 @@ public final class ProcessChecks {
 
   public ProcessChecks join(List<String> members) {
     for (String j : members) {
-      check(j.matches("[^:\\s]+:\\d{1,5}"), "--join: '" + j + "' is not HOST:PORT");
+      // a DNS join entry was made and checked from --join-dns (ClusterOptions.members)
+      check(j.matches("[^:\\s]+:\\d{1,5}") || j.startsWith(ClusterMember.DnsJoin.PREFIX) && isDnsJoin(j), "--join: '" + j + "' is not HOST:PORT");
     }
     return this;
+  }
+
+  private static boolean isDnsJoin(String entry) {
+    try {
+      return ClusterMember.DnsJoin.of(List.of(entry)).isPresent();
+    } catch (IllegalArgumentException e) {
+      return false;
+    }
   }
 
   public ProcessChecks positive(Duration d, String option) {

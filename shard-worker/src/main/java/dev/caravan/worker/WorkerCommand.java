@@ -30,7 +30,7 @@ public final class WorkerCommand implements Callable<Integer> {
   @Option(names = "--model-dir", paramLabel = "DIR", description = "Directory model files are read from: a --model outside it (after following links and '..') is refused (default: the directory of --model).")
   Path modelDir;
 
-  @Option(names = "--join", required = true, split = ",", paramLabel = "HOST:PORT", description = "Hazelcast address(es) of cluster members to join, e.g. the coordinator's 127.0.0.1:5701.")
+  @Option(names = "--join", split = ",", paramLabel = "HOST:PORT", description = "Hazelcast address(es) of cluster members to join, e.g. the coordinator's 127.0.0.1:5701 (this or --join-dns is required).")
   List<String> join;
 
   @Mixin ClusterOptions cluster;
@@ -60,6 +60,7 @@ public final class WorkerCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    join = cluster.members(join, true); // --join or --join-dns (Kubernetes): exactly one
     if (exitWithParent) {
       dev.caravan.cluster.ParentWatch.exitWhenStdinCloses();
     }
