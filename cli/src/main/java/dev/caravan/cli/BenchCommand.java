@@ -44,7 +44,8 @@ import picocli.CommandLine.Spec;
     description = {
         "Measure Caravan against llama.cpp on the same model file and thread count, like llama-bench.",
         "ppN: a prompt of N random tokens decoded as one batch from an empty KV cache. tgN: N single-token decode steps after a "
-            + BenchTest.TG_PROMPT + "-token prompt (untimed). Each test runs --warmup times untimed, then --repetitions times per engine "
+            + BenchTest.TG_PROMPT + "-token prompt (untimed). tgNxS: S streams decoding N tokens each in lockstep, one batch of S tokens per step "
+            + "(tokens/s of all streams; Caravan only). Each test runs --warmup times untimed, then --repetitions times per engine "
             + "(the engines alternating); the table shows mean ± stddev and the median of tokens/s and Caravan / llama.cpp (of the means).",
         "llama.cpp is the b4916 build bundled with the de.kherud:llama bindings (CPU, AVX2), called through its C API with FFM."},
     footer = {"", "Examples:",
@@ -65,7 +66,7 @@ public final class BenchCommand implements Callable<Integer> {
   @Option(names = {"-t", "--threads"}, paramLabel = "T", description = "Threads for both engines (default: available cores, ${DEFAULT-VALUE}).")
   int threads = Runtime.getRuntime().availableProcessors();
 
-  @Option(names = "--tests", defaultValue = "pp128,pp512,tg128", paramLabel = "LIST", description = "Comma-separated tests: ppN, tgN (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--tests", defaultValue = "pp128,pp512,tg128", paramLabel = "LIST", description = "Comma-separated tests: ppN, tgN, tgNxS (S streams) (default: ${DEFAULT-VALUE}).")
   String tests;
 
   @Option(names = {"-r", "--repetitions"}, defaultValue = "3", paramLabel = "N", description = "Timed runs per test and engine (default: ${DEFAULT-VALUE}).")
@@ -140,13 +141,13 @@ public final class BenchCommand implements Callable<Integer> {
       }
       out.flush();
 
-      int engineCount = engines.size() + (nativeRunner == null ? 0 : 1);
       List<BenchReport.Result> results = new ArrayList<>();
       for (BenchTest test : testList) {
-        results.addAll(run(test, engines, nativeRunner, caravan.vocabSize()));
+        List<BenchReport.Result> ran = run(test, engines, nativeRunner, caravan.vocabSize());
+        results.addAll(ran);
         if (!noProgress) {
           StringBuilder line = new StringBuilder(test.name()).append(':');
-          results.subList(results.size() - engineCount, results.size())
+          ran
               .forEach(r -> line.append(String.format(Locale.ROOT, " %s %.2f t/s", r.engine(), r.meanTs())));
           err.println(line);
           err.flush();
@@ -252,9 +253,18 @@ public final class BenchCommand implements Callable<Integer> {
    * when given, last in the turn order; it warms up inside each of its processes).
    */
   private List<BenchReport.Result> run(BenchTest test, List<BenchEngine> engines, NativeLlamaBench nativeRunner, int vocab) throws IOException {
+    if (test.streams() > 1) {
+      // several streams: only the engines that batch sequences (Caravan); llama-bench has no such test
+      engines = engines.stream().filter(BenchEngine::multiStream).toList();
+      nativeRunner = null;
+    }
     int[] ids = test.tokenIds(seed, vocab);
     for (BenchEngine e : engines) {
-      e.prepare(test.contextTokens(), test.batchTokens());
+      if (test.streams() > 1) {
+        e.prepareStreams(test.streams(), test.contextTokens());
+      } else {
+        e.prepare(test.contextTokens(), test.batchTokens());
+      }
     }
     for (int w = 0; w < warmup; w++) {
       for (BenchEngine e : engines) {
@@ -284,6 +294,9 @@ public final class BenchCommand implements Callable<Integer> {
 
   /** One run of a test from an empty cache; returns the nanoseconds of its timed part. */
   static long timeOnce(BenchEngine e, BenchTest test, int[] ids) {
+    if (test.streams() > 1) {
+      return timeStreams(e, test, ids);
+    }
     e.clear();
     int start = 0;
     if (test.kind() == BenchTest.Kind.TG) {
@@ -298,6 +311,29 @@ public final class BenchCommand implements Callable<Integer> {
       for (int i = 0; i < test.tokens(); i++) {
         e.decode(ids, start + i, 1, start + i);
       }
+    }
+    return System.nanoTime() - t0;
+  }
+
+  /** A tgNxS test: every stream's prompt on its own (untimed), then N steps of one batch holding a token of each stream. */
+  private static long timeStreams(BenchEngine e, BenchTest test, int[] ids0) {
+    int streams = test.streams();
+    int[][] ids = new int[streams][];
+    for (int s = 0; s < streams; s++) {
+      // the ids only need to differ between streams; any vocabulary-valid ids do (stream 0's, rotated)
+      ids[s] = new int[ids0.length];
+      for (int i = 0; i < ids0.length; i++) {
+        ids[s][i] = ids0[(i + 7 * s) % ids0.length];
+      }
+    }
+    e.clearStreams();
+    for (int s = 0; s < streams; s++) {
+      e.decodeStream(s, ids[s], 0, BenchTest.TG_PROMPT, 0);
+    }
+    settle();
+    long t0 = System.nanoTime();
+    for (int i = 0; i < test.tokens(); i++) {
+      e.decodeStep(ids, BenchTest.TG_PROMPT + i);
     }
     return System.nanoTime() - t0;
   }

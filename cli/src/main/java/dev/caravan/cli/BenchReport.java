@@ -226,6 +226,7 @@ final class BenchReport {
       n.put("n_prompt", r.test().kind() == BenchTest.Kind.PP ? r.test().tokens() : r.engine().equals(NATIVE) ? 0 : BenchTest.TG_PROMPT);
       n.put("n_gen", r.test().kind() == BenchTest.Kind.TG ? r.test().tokens() : 0);
       n.put("n_timed_tokens", r.test().timedTokens());
+      n.put("n_streams", r.test().streams());
       long[] ns = r.samplesNs();
       n.put("avg_ns", Math.round(Arrays.stream(ns).average().orElse(0)));
       n.put("stddev_ns", Math.round(stddev(Arrays.stream(ns).asDoubleStream().toArray())));

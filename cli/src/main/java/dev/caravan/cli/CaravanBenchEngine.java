@@ -16,6 +16,9 @@ final class CaravanBenchEngine implements BenchEngine {
   private final float[] logits; // (vocab) of the last token of a batch
   private KvCache cache;
   private Batch batch;
+  private KvCache[] streamCaches; // (streams) for tgNxS
+  private Batch streamBatch;
+  private float[] streamLogits; // (streams, vocab)
 
   /** Takes ownership of {@code model} and {@code parallel}. */
   CaravanBenchEngine(LlamaModel model, Parallel parallel) {
@@ -71,6 +74,55 @@ final class CaravanBenchEngine implements BenchEngine {
       batch.add(ids[from + i], startPos + i, cache, i == count - 1);
     }
     stage.forward(batch, null, logits);
+  }
+
+  @Override
+  public boolean multiStream() {
+    return true;
+  }
+
+  @Override
+  public void prepareStreams(int streams, int contextTokens) {
+    streamCaches = new KvCache[streams];
+    for (int s = 0; s < streams; s++) {
+      streamCaches[s] = stage.newCache(contextTokens);
+    }
+    streamBatch = new Batch(Math.max(streams, BenchTest.TG_PROMPT));
+    streamLogits = new float[streams * model.config().vocabSize()];
+  }
+
+  @Override
+  public void clearStreams() {
+    for (KvCache c : streamCaches) {
+      c.truncate(0);
+    }
+  }
+
+  @Override
+  public void decodeStream(int stream, int[] ids, int from, int count, int startPos) {
+    streamBatch.clear();
+    for (int i = 0; i < count; i++) {
+      streamBatch.add(ids[from + i], startPos + i, streamCaches[stream], i == count - 1);
+    }
+    stage.forward(streamBatch, null, streamLogits);
+  }
+
+  @Override
+  public void decodeStep(int[][] ids, int pos) {
+    streamBatch.clear();
+    for (int s = 0; s < streamCaches.length; s++) {
+      streamBatch.add(ids[s][pos], pos, streamCaches[s], true);
+    }
+    stage.forward(streamBatch, null, streamLogits);
+  }
+
+  /** Bytes of KV cache the streams hold. */
+  long streamKvBytes() {
+    long b = 0;
+    for (KvCache c : streamCaches) {
+      b += c.bytes();
+    }
+    return b;
   }
 
   @Override
