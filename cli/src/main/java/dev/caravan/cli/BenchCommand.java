@@ -1,6 +1,7 @@
 package dev.caravan.cli;
 
 import dev.caravan.engine.gguf.GgufTensorInfo;
+import dev.caravan.engine.model.KvCache;
 import dev.caravan.engine.model.LlamaConfig;
 import dev.caravan.engine.model.LlamaModel;
 import dev.caravan.engine.tensor.GgmlType;
@@ -86,6 +87,9 @@ public final class BenchCommand implements Callable<Integer> {
           + "one process per timed repetition (-r 1 -o jsonl, its own warm-up), alternating with the other engines; the table adds caravan / native."})
   Path nativeBench;
 
+  @Option(names = "--kv-type", paramLabel = "TYPE", description = "Caravan's KV cache: f32 (exact) or f16 (half the memory, llama-bench's default) (default: -Dcaravan.kvType, else f32).")
+  String kvType;
+
   @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON.")
   Path json;
 
@@ -155,7 +159,7 @@ public final class BenchCommand implements Callable<Integer> {
       }
 
       List<BenchReport.EngineInfo> engineInfo = new ArrayList<>();
-      engineInfo.add(new BenchReport.EngineInfo(caravan.name(), caravan.backend(), "Caravan engine in-process, Java " + Runtime.version()));
+      engineInfo.add(new BenchReport.EngineInfo(caravan.name(), caravan.backend(), "Caravan engine in-process, Java " + Runtime.version() + "; KV cache " + caravan.kvType()));
       if (llama != null) {
         engineInfo.add(new BenchReport.EngineInfo(llama.name(), llama.backend(), "llama.cpp " + llama.build() + " via FFM; " + llama.systemInfo()));
       }
@@ -214,6 +218,13 @@ public final class BenchCommand implements Callable<Integer> {
       }
     }
     Loading.checkFile(cmd, model);
+    if (kvType != null) {
+      try {
+        KvCache.Type.parse(kvType);
+      } catch (IllegalArgumentException e) {
+        throw new ParameterException(cmd, "--kv-type: " + e.getMessage());
+      }
+    }
     if (nativeBench != null && !Files.isExecutable(nativeBench)) {
       throw new ParameterException(cmd, "--native: " + nativeBench + " is not an executable file");
     }
@@ -224,7 +235,7 @@ public final class BenchCommand implements Callable<Integer> {
     Parallel parallel = new Parallel(threads);
     try {
       LlamaModel m = Loading.open(cmd, model, parallel, !noProgress);
-      return new CaravanBenchEngine(m, parallel);
+      return new CaravanBenchEngine(m, parallel, kvType == null ? KvCache.Type.DEFAULT : KvCache.Type.parse(kvType));
     } catch (RuntimeException e) {
       parallel.close();
       throw e;

@@ -20,12 +20,24 @@ final class CaravanBenchEngine implements BenchEngine {
   private Batch streamBatch;
   private float[] streamLogits; // (streams, vocab)
 
+  private final KvCache.Type kvType;
+
   /** Takes ownership of {@code model} and {@code parallel}. */
   CaravanBenchEngine(LlamaModel model, Parallel parallel) {
+    this(model, parallel, KvCache.Type.DEFAULT);
+  }
+
+  /** Takes ownership of {@code model} and {@code parallel}; caches of {@code kvType}. */
+  CaravanBenchEngine(LlamaModel model, Parallel parallel, KvCache.Type kvType) {
+    this.kvType = kvType;
     this.model = model;
     this.parallel = parallel;
     this.stage = model.layers();
     this.logits = new float[model.config().vocabSize()];
+  }
+
+  KvCache.Type kvType() {
+    return kvType;
   }
 
   LlamaModel model() {
@@ -53,7 +65,7 @@ final class CaravanBenchEngine implements BenchEngine {
 
   @Override
   public void prepare(int contextTokens, int batchTokens) {
-    cache = stage.newCache(contextTokens);
+    cache = stage.newCache(contextTokens, kvType);
     batch = new Batch(batchTokens);
   }
 
@@ -85,7 +97,7 @@ final class CaravanBenchEngine implements BenchEngine {
   public void prepareStreams(int streams, int contextTokens) {
     streamCaches = new KvCache[streams];
     for (int s = 0; s < streams; s++) {
-      streamCaches[s] = stage.newCache(contextTokens);
+      streamCaches[s] = stage.newCache(contextTokens, kvType);
     }
     streamBatch = new Batch(Math.max(streams, BenchTest.TG_PROMPT));
     streamLogits = new float[streams * model.config().vocabSize()];
