@@ -90,6 +90,9 @@ public final class BenchCommand implements Callable<Integer> {
   @Option(names = "--kv-type", paramLabel = "TYPE", description = "Caravan's KV cache: f32 (exact) or f16 (half the memory, llama-bench's default) (default: -Dcaravan.kvType, else f32).")
   String kvType;
 
+  @Option(names = "--bandwidth", description = "Also measure the memory read bandwidth (1 thread and --threads; a 512 MiB buffer, ~2 s) and report it with the CPU's name.")
+  boolean bandwidth;
+
   @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON.")
   Path json;
 
@@ -171,7 +174,9 @@ public final class BenchCommand implements Callable<Integer> {
         }
       }
       String loadAfter = loadAverage();
-      BenchReport report = new BenchReport(info, threads, repetitions, warmup, seed, engineInfo, results, date, loadBefore, loadAfter);
+      MachineInfo machine = bandwidth ? MachineInfo.measure(threads) : MachineInfo.describe();
+      out.printf("machine: %s%n", machine.describeLine());
+      BenchReport report = new BenchReport(info, threads, repetitions, warmup, seed, engineInfo, results, date, loadBefore, loadAfter, machine);
       out.println();
       out.print(report.table());
       out.printf("%nload average after: %s%n", loadAfter);

@@ -66,8 +66,14 @@ final class BenchReport {
   private final Instant date;
   private final String loadBefore;
   private final String loadAfter;
+  private final MachineInfo machine;
 
   BenchReport(ModelInfo model, int threads, int repetitions, int warmup, long seed, List<EngineInfo> engines, List<Result> results, Instant date, String loadBefore, String loadAfter) {
+    this(model, threads, repetitions, warmup, seed, engines, results, date, loadBefore, loadAfter, MachineInfo.describe());
+  }
+
+  BenchReport(ModelInfo model, int threads, int repetitions, int warmup, long seed, List<EngineInfo> engines, List<Result> results, Instant date, String loadBefore, String loadAfter, MachineInfo machine) {
+    this.machine = machine;
     this.model = model;
     this.threads = threads;
     this.repetitions = repetitions;
@@ -210,6 +216,14 @@ final class BenchReport {
     o.put("tg_prompt_tokens", BenchTest.TG_PROMPT);
     o.put("load_average_before", loadBefore);
     o.put("load_average_after", loadAfter);
+    ObjectNode mc = o.putObject("machine");
+    mc.put("cpu", machine.cpu());
+    mc.put("cores", machine.cores());
+    if (machine.readGbs1() > 0) {
+      mc.put("mem_read_gbs_1t", machine.readGbs1());
+      mc.put("mem_read_gbs_nt", machine.readGbsN());
+      mc.put("mem_read_threads", machine.threadsN());
+    }
     ArrayNode es = o.putArray("engines");
     for (EngineInfo e : engines) {
       ObjectNode n = es.addObject();
