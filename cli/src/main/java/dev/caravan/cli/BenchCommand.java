@@ -152,6 +152,14 @@ public final class BenchCommand implements Callable<Integer> {
       for (BenchTest test : testList) {
         List<BenchReport.Result> ran = run(test, engines, nativeRunner, caravan.vocabSize());
         results.addAll(ran);
+        if (test.streams() > 1) {
+          long rss = residentBytes();
+          long weights = info.sizeBytes();
+          long kv = caravan.streamKvBytes();
+          out.printf(Locale.ROOT, "after %s: this process's RSS %s for %s of weights + %s of KV (%d caches): %.2fx%n", test.name(), BenchReport.size(rss), BenchReport.size(weights), BenchReport.size(kv), test.streams(),
+              rss / (double) (weights + kv));
+          out.flush();
+        }
         if (!noProgress) {
           StringBuilder line = new StringBuilder(test.name()).append(':');
           ran
@@ -378,6 +386,20 @@ public final class BenchCommand implements Callable<Integer> {
       Thread.currentThread().interrupt();
       throw new IllegalStateException("interrupted", e);
     }
+  }
+
+  /** VmRSS of this process ({@code /proc/self/status}), 0 where unknown. */
+  static long residentBytes() {
+    try {
+      for (String l : Files.readAllLines(Path.of("/proc/self/status"))) {
+        if (l.startsWith("VmRSS:")) {
+          return Long.parseLong(l.replaceAll("[^0-9]", "")) * 1024;
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      // not Linux
+    }
+    return 0;
   }
 
   /** The 1, 5 and 15 minute load averages ({@code /proc/loadavg}), or the JVM's 1-minute figure elsewhere. */
