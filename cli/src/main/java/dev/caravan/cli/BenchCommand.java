@@ -1,6 +1,7 @@
 package dev.caravan.cli;
 
 import dev.caravan.engine.gguf.GgufTensorInfo;
+import dev.caravan.engine.model.KvCache;
 import dev.caravan.engine.model.LlamaConfig;
 import dev.caravan.engine.model.LlamaModel;
 import dev.caravan.engine.tensor.GgmlType;
@@ -44,7 +45,8 @@ import picocli.CommandLine.Spec;
     description = {
         "Measure Caravan against llama.cpp on the same model file and thread count, like llama-bench.",
         "ppN: a prompt of N random tokens decoded as one batch from an empty KV cache. tgN: N single-token decode steps after a "
-            + BenchTest.TG_PROMPT + "-token prompt (untimed). Each test runs --warmup times untimed, then --repetitions times per engine "
+            + BenchTest.TG_PROMPT + "-token prompt (untimed). tgNxS: S streams decoding N tokens each in lockstep, one batch of S tokens per step "
+            + "(tokens/s of all streams; Caravan only). Each test runs --warmup times untimed, then --repetitions times per engine "
             + "(the engines alternating); the table shows mean ± stddev and the median of tokens/s and Caravan / llama.cpp (of the means).",
         "llama.cpp is the b4916 build bundled with the de.kherud:llama bindings (CPU, AVX2), called through its C API with FFM."},
     footer = {"", "Examples:",
@@ -65,7 +67,7 @@ public final class BenchCommand implements Callable<Integer> {
   @Option(names = {"-t", "--threads"}, paramLabel = "T", description = "Threads for both engines (default: available cores, ${DEFAULT-VALUE}).")
   int threads = Runtime.getRuntime().availableProcessors();
 
-  @Option(names = "--tests", defaultValue = "pp128,pp512,tg128", paramLabel = "LIST", description = "Comma-separated tests: ppN, tgN (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--tests", defaultValue = "pp128,pp512,tg128", paramLabel = "LIST", description = "Comma-separated tests: ppN, tgN, tgNxS (S streams) (default: ${DEFAULT-VALUE}).")
   String tests;
 
   @Option(names = {"-r", "--repetitions"}, defaultValue = "3", paramLabel = "N", description = "Timed runs per test and engine (default: ${DEFAULT-VALUE}).")
@@ -84,6 +86,12 @@ public final class BenchCommand implements Callable<Integer> {
       "Also run this native llama-bench executable (e.g. ../shared/tools/llama.cpp/bin/llama-bench) on the same file and thread count: "
           + "one process per timed repetition (-r 1 -o jsonl, its own warm-up), alternating with the other engines; the table adds caravan / native."})
   Path nativeBench;
+
+  @Option(names = "--kv-type", paramLabel = "TYPE", description = "Caravan's KV cache: f32 (exact) or f16 (half the memory, llama-bench's default) (default: -Dcaravan.kvType, else f32).")
+  String kvType;
+
+  @Option(names = "--bandwidth", description = "Also measure the memory read bandwidth (1 thread and --threads; a 512 MiB buffer, ~2 s) and report it with the CPU's name.")
+  boolean bandwidth;
 
   @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON.")
   Path json;
@@ -140,13 +148,21 @@ public final class BenchCommand implements Callable<Integer> {
       }
       out.flush();
 
-      int engineCount = engines.size() + (nativeRunner == null ? 0 : 1);
       List<BenchReport.Result> results = new ArrayList<>();
       for (BenchTest test : testList) {
-        results.addAll(run(test, engines, nativeRunner, caravan.vocabSize()));
+        List<BenchReport.Result> ran = run(test, engines, nativeRunner, caravan.vocabSize());
+        results.addAll(ran);
+        if (test.streams() > 1) {
+          long rss = residentBytes();
+          long weights = info.sizeBytes();
+          long kv = caravan.streamKvBytes();
+          out.printf(Locale.ROOT, "after %s: this process's RSS %s for %s of weights + %s of KV (%d caches): %.2fx%n", test.name(), BenchReport.size(rss), BenchReport.size(weights), BenchReport.size(kv), test.streams(),
+              rss / (double) (weights + kv));
+          out.flush();
+        }
         if (!noProgress) {
           StringBuilder line = new StringBuilder(test.name()).append(':');
-          results.subList(results.size() - engineCount, results.size())
+          ran
               .forEach(r -> line.append(String.format(Locale.ROOT, " %s %.2f t/s", r.engine(), r.meanTs())));
           err.println(line);
           err.flush();
@@ -154,7 +170,7 @@ public final class BenchCommand implements Callable<Integer> {
       }
 
       List<BenchReport.EngineInfo> engineInfo = new ArrayList<>();
-      engineInfo.add(new BenchReport.EngineInfo(caravan.name(), caravan.backend(), "Caravan engine in-process, Java " + Runtime.version()));
+      engineInfo.add(new BenchReport.EngineInfo(caravan.name(), caravan.backend(), "Caravan engine in-process, Java " + Runtime.version() + "; KV cache " + caravan.kvType()));
       if (llama != null) {
         engineInfo.add(new BenchReport.EngineInfo(llama.name(), llama.backend(), "llama.cpp " + llama.build() + " via FFM; " + llama.systemInfo()));
       }
@@ -166,7 +182,9 @@ public final class BenchCommand implements Callable<Integer> {
         }
       }
       String loadAfter = loadAverage();
-      BenchReport report = new BenchReport(info, threads, repetitions, warmup, seed, engineInfo, results, date, loadBefore, loadAfter);
+      MachineInfo machine = bandwidth ? MachineInfo.measure(threads) : MachineInfo.describe();
+      out.printf("machine: %s%n", machine.describeLine());
+      BenchReport report = new BenchReport(info, threads, repetitions, warmup, seed, engineInfo, results, date, loadBefore, loadAfter, machine);
       out.println();
       out.print(report.table());
       out.printf("%nload average after: %s%n", loadAfter);
@@ -213,6 +231,13 @@ public final class BenchCommand implements Callable<Integer> {
       }
     }
     Loading.checkFile(cmd, model);
+    if (kvType != null) {
+      try {
+        KvCache.Type.parse(kvType);
+      } catch (IllegalArgumentException e) {
+        throw new ParameterException(cmd, "--kv-type: " + e.getMessage());
+      }
+    }
     if (nativeBench != null && !Files.isExecutable(nativeBench)) {
       throw new ParameterException(cmd, "--native: " + nativeBench + " is not an executable file");
     }
@@ -223,7 +248,7 @@ public final class BenchCommand implements Callable<Integer> {
     Parallel parallel = new Parallel(threads);
     try {
       LlamaModel m = Loading.open(cmd, model, parallel, !noProgress);
-      return new CaravanBenchEngine(m, parallel);
+      return new CaravanBenchEngine(m, parallel, kvType == null ? KvCache.Type.DEFAULT : KvCache.Type.parse(kvType));
     } catch (RuntimeException e) {
       parallel.close();
       throw e;
@@ -252,9 +277,18 @@ public final class BenchCommand implements Callable<Integer> {
    * when given, last in the turn order; it warms up inside each of its processes).
    */
   private List<BenchReport.Result> run(BenchTest test, List<BenchEngine> engines, NativeLlamaBench nativeRunner, int vocab) throws IOException {
+    if (test.streams() > 1) {
+      // several streams: only the engines that batch sequences (Caravan); llama-bench has no such test
+      engines = engines.stream().filter(BenchEngine::multiStream).toList();
+      nativeRunner = null;
+    }
     int[] ids = test.tokenIds(seed, vocab);
     for (BenchEngine e : engines) {
-      e.prepare(test.contextTokens(), test.batchTokens());
+      if (test.streams() > 1) {
+        e.prepareStreams(test.streams(), test.contextTokens());
+      } else {
+        e.prepare(test.contextTokens(), test.batchTokens());
+      }
     }
     for (int w = 0; w < warmup; w++) {
       for (BenchEngine e : engines) {
@@ -284,6 +318,9 @@ public final class BenchCommand implements Callable<Integer> {
 
   /** One run of a test from an empty cache; returns the nanoseconds of its timed part. */
   static long timeOnce(BenchEngine e, BenchTest test, int[] ids) {
+    if (test.streams() > 1) {
+      return timeStreams(e, test, ids);
+    }
     e.clear();
     int start = 0;
     if (test.kind() == BenchTest.Kind.TG) {
@@ -298,6 +335,29 @@ public final class BenchCommand implements Callable<Integer> {
       for (int i = 0; i < test.tokens(); i++) {
         e.decode(ids, start + i, 1, start + i);
       }
+    }
+    return System.nanoTime() - t0;
+  }
+
+  /** A tgNxS test: every stream's prompt on its own (untimed), then N steps of one batch holding a token of each stream. */
+  private static long timeStreams(BenchEngine e, BenchTest test, int[] ids0) {
+    int streams = test.streams();
+    int[][] ids = new int[streams][];
+    for (int s = 0; s < streams; s++) {
+      // the ids only need to differ between streams; any vocabulary-valid ids do (stream 0's, rotated)
+      ids[s] = new int[ids0.length];
+      for (int i = 0; i < ids0.length; i++) {
+        ids[s][i] = ids0[(i + 7 * s) % ids0.length];
+      }
+    }
+    e.clearStreams();
+    for (int s = 0; s < streams; s++) {
+      e.decodeStream(s, ids[s], 0, BenchTest.TG_PROMPT, 0);
+    }
+    settle();
+    long t0 = System.nanoTime();
+    for (int i = 0; i < test.tokens(); i++) {
+      e.decodeStep(ids, BenchTest.TG_PROMPT + i);
     }
     return System.nanoTime() - t0;
   }
@@ -326,6 +386,20 @@ public final class BenchCommand implements Callable<Integer> {
       Thread.currentThread().interrupt();
       throw new IllegalStateException("interrupted", e);
     }
+  }
+
+  /** VmRSS of this process ({@code /proc/self/status}), 0 where unknown. */
+  static long residentBytes() {
+    try {
+      for (String l : Files.readAllLines(Path.of("/proc/self/status"))) {
+        if (l.startsWith("VmRSS:")) {
+          return Long.parseLong(l.replaceAll("[^0-9]", "")) * 1024;
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      // not Linux
+    }
+    return 0;
   }
 
   /** The 1, 5 and 15 minute load averages ({@code /proc/loadavg}), or the JVM's 1-minute figure elsewhere. */

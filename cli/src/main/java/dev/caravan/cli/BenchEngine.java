@@ -24,6 +24,31 @@ interface BenchEngine extends AutoCloseable {
   /** Runs {@code ids[from, from + count)} at positions {@code startPos...} as one batch, with logits for the last token; returns when done. */
   void decode(int[] ids, int from, int count, int startPos);
 
+  /** Whether this engine runs tests of several streams ({@code tgNxS}). */
+  default boolean multiStream() {
+    return false;
+  }
+
+  /** Makes room for {@code streams} sequences of up to {@code contextTokens} positions each, decoded together. */
+  default void prepareStreams(int streams, int contextTokens) {
+    throw new UnsupportedOperationException(name() + " runs one stream");
+  }
+
+  /** Empties every stream's KV cache. */
+  default void clearStreams() {
+    throw new UnsupportedOperationException(name() + " runs one stream");
+  }
+
+  /** Stream {@code stream} alone: {@code ids[from, from + count)} at positions {@code startPos...}, one batch. */
+  default void decodeStream(int stream, int[] ids, int from, int count, int startPos) {
+    throw new UnsupportedOperationException(name() + " runs one stream");
+  }
+
+  /** One batch of one token per stream: {@code ids[s][pos]} at position {@code pos}, logits for each. */
+  default void decodeStep(int[][] ids, int pos) {
+    throw new UnsupportedOperationException(name() + " runs one stream");
+  }
+
   @Override
   void close();
 }

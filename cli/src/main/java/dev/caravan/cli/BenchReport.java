@@ -66,8 +66,14 @@ final class BenchReport {
   private final Instant date;
   private final String loadBefore;
   private final String loadAfter;
+  private final MachineInfo machine;
 
   BenchReport(ModelInfo model, int threads, int repetitions, int warmup, long seed, List<EngineInfo> engines, List<Result> results, Instant date, String loadBefore, String loadAfter) {
+    this(model, threads, repetitions, warmup, seed, engines, results, date, loadBefore, loadAfter, MachineInfo.describe());
+  }
+
+  BenchReport(ModelInfo model, int threads, int repetitions, int warmup, long seed, List<EngineInfo> engines, List<Result> results, Instant date, String loadBefore, String loadAfter, MachineInfo machine) {
+    this.machine = machine;
     this.model = model;
     this.threads = threads;
     this.repetitions = repetitions;
@@ -210,6 +216,14 @@ final class BenchReport {
     o.put("tg_prompt_tokens", BenchTest.TG_PROMPT);
     o.put("load_average_before", loadBefore);
     o.put("load_average_after", loadAfter);
+    ObjectNode mc = o.putObject("machine");
+    mc.put("cpu", machine.cpu());
+    mc.put("cores", machine.cores());
+    if (machine.readGbs1() > 0) {
+      mc.put("mem_read_gbs_1t", machine.readGbs1());
+      mc.put("mem_read_gbs_nt", machine.readGbsN());
+      mc.put("mem_read_threads", machine.threadsN());
+    }
     ArrayNode es = o.putArray("engines");
     for (EngineInfo e : engines) {
       ObjectNode n = es.addObject();
@@ -226,6 +240,7 @@ final class BenchReport {
       n.put("n_prompt", r.test().kind() == BenchTest.Kind.PP ? r.test().tokens() : r.engine().equals(NATIVE) ? 0 : BenchTest.TG_PROMPT);
       n.put("n_gen", r.test().kind() == BenchTest.Kind.TG ? r.test().tokens() : 0);
       n.put("n_timed_tokens", r.test().timedTokens());
+      n.put("n_streams", r.test().streams());
       long[] ns = r.samplesNs();
       n.put("avg_ns", Math.round(Arrays.stream(ns).average().orElse(0)));
       n.put("stddev_ns", Math.round(stddev(Arrays.stream(ns).asDoubleStream().toArray())));

@@ -16,13 +16,28 @@ final class CaravanBenchEngine implements BenchEngine {
   private final float[] logits; // (vocab) of the last token of a batch
   private KvCache cache;
   private Batch batch;
+  private KvCache[] streamCaches; // (streams) for tgNxS
+  private Batch streamBatch;
+  private float[] streamLogits; // (streams, vocab)
+
+  private final KvCache.Type kvType;
 
   /** Takes ownership of {@code model} and {@code parallel}. */
   CaravanBenchEngine(LlamaModel model, Parallel parallel) {
+    this(model, parallel, KvCache.Type.DEFAULT);
+  }
+
+  /** Takes ownership of {@code model} and {@code parallel}; caches of {@code kvType}. */
+  CaravanBenchEngine(LlamaModel model, Parallel parallel, KvCache.Type kvType) {
+    this.kvType = kvType;
     this.model = model;
     this.parallel = parallel;
     this.stage = model.layers();
     this.logits = new float[model.config().vocabSize()];
+  }
+
+  KvCache.Type kvType() {
+    return kvType;
   }
 
   LlamaModel model() {
@@ -50,7 +65,7 @@ final class CaravanBenchEngine implements BenchEngine {
 
   @Override
   public void prepare(int contextTokens, int batchTokens) {
-    cache = stage.newCache(contextTokens);
+    cache = stage.newCache(contextTokens, kvType);
     batch = new Batch(batchTokens);
   }
 
@@ -71,6 +86,55 @@ final class CaravanBenchEngine implements BenchEngine {
       batch.add(ids[from + i], startPos + i, cache, i == count - 1);
     }
     stage.forward(batch, null, logits);
+  }
+
+  @Override
+  public boolean multiStream() {
+    return true;
+  }
+
+  @Override
+  public void prepareStreams(int streams, int contextTokens) {
+    streamCaches = new KvCache[streams];
+    for (int s = 0; s < streams; s++) {
+      streamCaches[s] = stage.newCache(contextTokens, kvType);
+    }
+    streamBatch = new Batch(Math.max(streams, BenchTest.TG_PROMPT));
+    streamLogits = new float[streams * model.config().vocabSize()];
+  }
+
+  @Override
+  public void clearStreams() {
+    for (KvCache c : streamCaches) {
+      c.truncate(0);
+    }
+  }
+
+  @Override
+  public void decodeStream(int stream, int[] ids, int from, int count, int startPos) {
+    streamBatch.clear();
+    for (int i = 0; i < count; i++) {
+      streamBatch.add(ids[from + i], startPos + i, streamCaches[stream], i == count - 1);
+    }
+    stage.forward(streamBatch, null, streamLogits);
+  }
+
+  @Override
+  public void decodeStep(int[][] ids, int pos) {
+    streamBatch.clear();
+    for (int s = 0; s < streamCaches.length; s++) {
+      streamBatch.add(ids[s][pos], pos, streamCaches[s], true);
+    }
+    stage.forward(streamBatch, null, streamLogits);
+  }
+
+  /** Bytes of KV cache the streams hold. */
+  long streamKvBytes() {
+    long b = 0;
+    for (KvCache c : streamCaches) {
+      b += c.bytes();
+    }
+    return b;
   }
 
   @Override

@@ -126,6 +126,18 @@ class BenchCommandTest {
     assertFalse(r.out().contains("llama.cpp"), r.out());
   }
 
+  /** tgNxS runs Caravan alone (llama-bench has no such test), its tokens/s counting every stream. */
+  @Test
+  void severalStreamsRunOnCaravanOnly() throws IOException {
+    Path json = tmp.resolve("streams.json");
+    Run r = bench("--model", stories(), "--threads", "2", "--tests", "tg4,tg4x3", "--repetitions", "1", "--warmup", "0", "--no-llamacpp", "--no-progress", "--json", json.toString());
+    assertEquals(0, r.exitCode(), r.err());
+    List<String> rows = r.out().lines().filter(l -> l.startsWith("| ") && !l.startsWith("| model") && !l.startsWith("| -")).toList();
+    assertEquals(List.of("tg4", "tg4x3"), rows.stream().map(row -> cells(row).get(6)).toList());
+    JsonNode j = new ObjectMapper().readTree(json.toFile());
+    assertEquals(12, j.get("results").get(1).get("n_timed_tokens").asInt());
+  }
+
   /**
    * {@code --native} against a stand-in llama-bench (a script that prints a recorded JSON line for the asked test and
    * logs its arguments): one process per timed repetition, its samples in the report, a caravan / native column.

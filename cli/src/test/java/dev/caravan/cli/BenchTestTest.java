@@ -33,6 +33,19 @@ class BenchTestTest {
   }
 
   @Test
+  void severalStreamsOfGeneration() {
+    BenchTest t = BenchTest.parseList("tg128x16").get(0);
+    assertEquals(new BenchTest(BenchTest.Kind.TG, 128, 16), t);
+    assertEquals("tg128x16", t.name());
+    assertEquals(BenchTest.TG_PROMPT + 128, t.contextTokens());
+    assertEquals(16, t.batchTokens());
+    assertEquals(128 * 16, t.timedTokens());
+    assertEquals(List.of("tg8", "tg8x2"), BenchTest.parseList("tg8,tg8x2").stream().map(BenchTest::name).toList());
+    assertTrue(assertThrows(IllegalArgumentException.class, () -> BenchTest.parseList("pp16x2")).getMessage().contains("only tg tests"));
+    assertTrue(assertThrows(IllegalArgumentException.class, () -> BenchTest.parseList("tg8x0")).getMessage().contains("streams must be"));
+  }
+
+  @Test
   void rejectsUnknownFormsRepeatsAndSizes() {
     for (String bad : new String[] {"", "pp", "pp-1", "xx128", "pp128,", "tg 128", "pp128+tg32", "pp1234567"}) {
       IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> BenchTest.parseList(bad), bad);

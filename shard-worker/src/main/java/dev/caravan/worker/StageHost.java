@@ -298,7 +298,7 @@ final class StageHost implements AutoCloseable {
         throw Status.RESOURCE_EXHAUSTED.withDescription("session " + c.getCacheKey() + " would grow to " + (c.getStartPosition() + c.getTokenCount()) + " positions, past the context length " + cache.capacity()).asRuntimeException();
       }
       int grow = Math.max(0, (c.getStartPosition() + c.getTokenCount() + KvCache.BLOCK_TOKENS - 1) / KvCache.BLOCK_TOKENS - cache.blocks());
-      growthBytes += grow * 2L * cache.layers() * KvCache.BLOCK_TOKENS * cache.kvDim() * Float.BYTES;
+      growthBytes += grow * cache.blockBytes();
       session.lastUsedNanos = now;
       if (compute.isFirst() && c.getTokenIdsCount() != c.getTokenCount()) {
         throw Status.INVALID_ARGUMENT.withDescription("stage 0 needs token ids: session " + c.getCacheKey() + " has " + c.getTokenIdsCount() + " ids for " + c.getTokenCount() + " tokens").asRuntimeException();

@@ -15,7 +15,7 @@ import dev.caravan.engine.tensor.ActivationMath;
  *   <li>last stage: final RMSNorm and logits, only for tokens that want them; other stages return hidden states.
  * </ul>
  *
- * <p>The numbers are those of llama.cpp's CPU backend with an F32 KV cache and flash attention off: RMSNorm with a
+ * <p>The numbers are those of llama.cpp's CPU backend with an F32 KV cache (or with an F16 one, see {@link KvCache.Type}) and flash attention off: RMSNorm with a
  * double sum, RoPE in "normal" mode (adjacent pairs) with the angle built by repeated float multiplication, attention
  * scores scaled by 1/sqrt(head size) and a double-summed softmax, SwiGLU. A token's result depends only on its
  * sequence, never on the rest of the batch or on where the layers were split.
@@ -83,9 +83,14 @@ public final class LayerStack {
     return last;
   }
 
-  /** A new, empty KV cache for one sequence, for this stage's layers. */
+  /** A new, empty KV cache for one sequence, for this stage's layers, of the JVM's default type ({@link KvCache.Type#DEFAULT}). */
   public KvCache newCache(int capacity) {
-    return new KvCache(w.range.size(), c.kvDim(), Math.min(capacity, c.contextLength()));
+    return newCache(capacity, KvCache.Type.DEFAULT);
+  }
+
+  /** A new, empty KV cache of {@code type} for one sequence, for this stage's layers. */
+  public KvCache newCache(int capacity, KvCache.Type type) {
+    return new KvCache(w.range.size(), c.kvDim(), Math.min(capacity, c.contextLength()), type);
   }
 
   public KvCache newCache() {
@@ -153,10 +158,7 @@ public final class LayerStack {
       for (int b = 0; b < n; b++) {
         rope(q, b * c.heads() * c.headDim(), c.heads(), b);
         rope(k, b * c.kvDim(), c.kvHeads(), b);
-        KvCache cache = batch.cache(b);
-        int pos = batch.position(b);
-        System.arraycopy(k, b * c.kvDim(), cache.keyBlock(l, pos), cache.offsetInBlock(pos), c.kvDim());
-        System.arraycopy(v, b * c.kvDim(), cache.valueBlock(l, pos), cache.offsetInBlock(pos), c.kvDim());
+        batch.cache(b).store(l, batch.position(b), k, b * c.kvDim(), v, b * c.kvDim());
       }
 
       // causal self-attention of every (token, head) over its own sequence's cache
@@ -300,14 +302,14 @@ public final class LayerStack {
         int qOff = b * qDim + h * headDim;
         // scores: q · k_t * scale for t in [0, pos], then softmax (max-subtracted, double sum, like ggml)
         for (int t = 0; t <= pos; t++) {
-          s[t] = ActivationMath.dotF32(cache.keyBlock(layer, t), cache.offsetInBlock(t) + kvh * headDim, q, qOff, headDim) * attentionScale;
+          s[t] = cache.dotKey(layer, t, kvh * headDim, q, qOff, headDim) * attentionScale;
         }
         ActivationMath.softmax(s, 0, pos + 1);
         // att = sum_t softmax_t * v_t
         int oOff = b * qDim + h * headDim;
         java.util.Arrays.fill(att, oOff, oOff + headDim, 0f);
         for (int t = 0; t <= pos; t++) {
-          ActivationMath.axpy(s[t], cache.valueBlock(layer, t), cache.offsetInBlock(t) + kvh * headDim, att, oOff, headDim);
+          cache.axpyValue(s[t], layer, t, kvh * headDim, att, oOff, headDim);
         }
       }
     }

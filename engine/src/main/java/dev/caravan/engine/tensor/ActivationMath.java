@@ -36,6 +36,30 @@ public final class ActivationMath {
     return dot(a, aOff, b, bOff, n);
   }
 
+  /**
+   * {@link #dot} with {@code a} given as F16 bits (an F16 KV cache): the same bits as {@link #dot} of the F16 values
+   * widened to float (the widening is exact), in either implementation.
+   */
+  public static float dotF16(short[] a, int aOff, float[] b, int bOff, int n) {
+    return VECTOR ? VectorActivationMath.dotF16(a, aOff, b, bOff, n) : ScalarActivationMath.dotF16(a, aOff, b, bOff, n);
+  }
+
+  /** {@link #axpy} with {@code x} given as F16 bits: the same bits as {@link #axpy} of the widened values. */
+  public static void axpyF16(float a, short[] x, int xOff, float[] y, int yOff, int n) {
+    if (VECTOR) {
+      VectorActivationMath.axpyF16(a, x, xOff, y, yOff, n);
+    } else {
+      ScalarActivationMath.axpyF16(a, x, xOff, y, yOff, n);
+    }
+  }
+
+  /** Rounds {@code n} floats to F16 bits (round to nearest even, like ggml's F16 KV cache). */
+  public static void toF16(float[] x, int xOff, short[] out, int outOff, int n) {
+    for (int i = 0; i < n; i++) {
+      out[outOff + i] = Float.floatToFloat16(x[xOff + i]);
+    }
+  }
+
   /** {@code y[yOff+i] += a * x[xOff+i]}: the product rounded to float, then the sum (no fused multiply-add). */
   public static void axpy(float a, float[] x, int xOff, float[] y, int yOff, int n) {
     if (VECTOR) {

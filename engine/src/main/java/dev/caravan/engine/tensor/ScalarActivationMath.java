@@ -16,6 +16,22 @@ public final class ScalarActivationMath {
     return sum;
   }
 
+  /** {@link #dot} with {@code a} in F16 bits: {@code sum f16(a[aOff+i]) * b[bOff+i]} in index order. */
+  public static float dotF16(short[] a, int aOff, float[] b, int bOff, int n) {
+    float sum = 0f;
+    for (int i = 0; i < n; i++) {
+      sum += Float.float16ToFloat(a[aOff + i]) * b[bOff + i];
+    }
+    return sum;
+  }
+
+  /** {@link #axpy} with {@code x} in F16 bits. */
+  public static void axpyF16(float a, short[] x, int xOff, float[] y, int yOff, int n) {
+    for (int i = 0; i < n; i++) {
+      y[yOff + i] += a * Float.float16ToFloat(x[xOff + i]);
+    }
+  }
+
   /** {@code y[yOff+i] += a * x[xOff+i]} (product rounded, then sum rounded). */
   public static void axpy(float a, float[] x, int xOff, float[] y, int yOff, int n) {
     for (int i = 0; i < n; i++) {

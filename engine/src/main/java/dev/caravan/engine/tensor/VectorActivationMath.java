@@ -6,6 +6,7 @@ import static dev.caravan.engine.tensor.VectorWidth.L;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
@@ -57,6 +58,54 @@ final class VectorActivationMath {
       sum += a[aOff + i] * b[bOff + i];
     }
     return sum;
+  }
+
+  /** F16 bits to floats, exactly (subnormals, infinities and NaN payloads too), as in {@code VectorDots.dotF16}. */
+  private static FloatVector f16(short[] a, int off) {
+    IntVector h = (IntVector) ShortVector.fromArray(VectorWidth.S, a, off).convertShape(VectorOperators.ZERO_EXTEND_S2I, VectorWidth.I, 0);
+    IntVector e = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
+    IntVector m = e.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts().blend(e.or(0x7F800000), e.compare(VectorOperators.GE, 0x7C00 << 13));
+    return m.or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+  }
+
+  /** {@link #dot} with {@code a} in F16 bits: the same order, on the exactly widened values. */
+  static float dotF16(short[] a, int aOff, float[] b, int bOff, int n) {
+    FloatVector accA = FloatVector.zero(F);
+    FloatVector accB = FloatVector.zero(F);
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+      accA = f16(a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), accA);
+      accB = f16(a, aOff + i + 16).fma(FloatVector.fromArray(F, b, bOff + i + 16), accB);
+      if (L <= 8) {
+        accA = f16(a, aOff + i + L).fma(FloatVector.fromArray(F, b, bOff + i + L), accA);
+        accB = f16(a, aOff + i + 16 + L).fma(FloatVector.fromArray(F, b, bOff + i + 16 + L), accB);
+      }
+      if (L == 4) {
+        accA = f16(a, aOff + i + 2 * L).fma(FloatVector.fromArray(F, b, bOff + i + 2 * L), accA);
+        accB = f16(a, aOff + i + 16 + 2 * L).fma(FloatVector.fromArray(F, b, bOff + i + 16 + 2 * L), accB);
+        accA = f16(a, aOff + i + 3 * L).fma(FloatVector.fromArray(F, b, bOff + i + 3 * L), accA);
+        accB = f16(a, aOff + i + 16 + 3 * L).fma(FloatVector.fromArray(F, b, bOff + i + 16 + 3 * L), accB);
+      }
+    }
+    for (; i + L <= n; i += L) {
+      accA = f16(a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), accA);
+    }
+    float sum = VectorWidth.sum(accA.add(accB));
+    for (; i < n; i++) {
+      sum += Float.float16ToFloat(a[aOff + i]) * b[bOff + i];
+    }
+    return sum;
+  }
+
+  /** {@link #axpy} with {@code x} in F16 bits. */
+  static void axpyF16(float s, short[] x, int xOff, float[] y, int yOff, int n) {
+    int i = 0;
+    for (; i + L <= n; i += L) {
+      FloatVector.fromArray(F, y, yOff + i).add(f16(x, xOff + i).mul(s)).intoArray(y, yOff + i);
+    }
+    for (; i < n; i++) {
+      y[yOff + i] += s * Float.float16ToFloat(x[xOff + i]);
+    }
   }
 
   static void axpy(float s, float[] x, int xOff, float[] y, int yOff, int n) {

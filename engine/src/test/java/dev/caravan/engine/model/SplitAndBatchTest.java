@@ -13,6 +13,8 @@ import java.util.Arrays;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /** Sharding and batching must not change a single bit of a token's result. */
 class SplitAndBatchTest {
@@ -31,11 +33,15 @@ class SplitAndBatchTest {
 
   /** Prompt as one batch, then 8 greedy decode steps: the logits of every step, concatenated. */
   private static float[] run(LayerStack[] stages, int[] prompt, int steps) {
+    return run(stages, prompt, steps, KvCache.Type.F32);
+  }
+
+  private static float[] run(LayerStack[] stages, int[] prompt, int steps, KvCache.Type type) {
     int vocab = stages[0].config().vocabSize();
     int dim = stages[0].config().dim();
     KvCache[] caches = new KvCache[stages.length];
     for (int s = 0; s < stages.length; s++) {
-      caches[s] = stages[s].newCache();
+      caches[s] = stages[s].newCache(stages[s].config().contextLength(), type);
     }
     float[] all = new float[steps * vocab];
     int[] tokens = prompt;
@@ -65,25 +71,26 @@ class SplitAndBatchTest {
     return best;
   }
 
-  @Test
-  void everySplitPointGivesBitIdenticalLogits() throws IOException {
+  @ParameterizedTest
+  @EnumSource(KvCache.Type.class)
+  void everySplitPointGivesBitIdenticalLogits(KvCache.Type type) throws IOException {
     Path path = TestData.stories260K();
     try (LlamaModel whole = LlamaModel.open(path, parallel)) {
       int layers = whole.config().layers();
-      float[] reference = run(new LayerStack[] {whole.layers()}, PROMPT, 8);
+      float[] reference = run(new LayerStack[] {whole.layers()}, PROMPT, 8, type);
       for (int k = 1; k < layers; k++) {
         try (LlamaModel a = LlamaModel.open(path, new LayerRange(0, k), parallel, null);
             LlamaModel b = LlamaModel.open(path, new LayerRange(k, layers), parallel, null)) {
           assertTrue(a.layers().isFirst() && !a.layers().isLast());
           assertTrue(!b.layers().isFirst() && b.layers().isLast());
-          assertArrayEquals(reference, run(new LayerStack[] {a.layers(), b.layers()}, PROMPT, 8), "split at layer " + k);
+          assertArrayEquals(reference, run(new LayerStack[] {a.layers(), b.layers()}, PROMPT, 8, type), "split at layer " + k);
         }
       }
       // three stages, uneven
       try (LlamaModel a = LlamaModel.open(path, new LayerRange(0, 1), parallel, null);
           LlamaModel b = LlamaModel.open(path, new LayerRange(1, 4), parallel, null);
           LlamaModel c = LlamaModel.open(path, new LayerRange(4, layers), parallel, null)) {
-        assertArrayEquals(reference, run(new LayerStack[] {a.layers(), b.layers(), c.layers()}, PROMPT, 8), "split [0,1) [1,4) [4,5)");
+        assertArrayEquals(reference, run(new LayerStack[] {a.layers(), b.layers(), c.layers()}, PROMPT, 8, type), "split [0,1) [1,4) [4,5)");
       }
     }
   }
@@ -98,8 +105,29 @@ class SplitAndBatchTest {
     }
   }
 
+  /** An F16 KV cache changes the logits only by its rounding: close to the exact F32 cache's, not equal. */
   @Test
-  void mixedBatchEqualsSequencesRunAlone() throws IOException {
+  void f16CacheStaysCloseToF32() throws IOException {
+    try (LlamaModel model = LlamaModel.open(TestData.stories260K(), parallel)) {
+      LayerStack[] one = {model.layers()};
+      float[] exact = run(one, PROMPT, 8, KvCache.Type.F32);
+      float[] half = run(one, PROMPT, 8, KvCache.Type.F16);
+      double worst = 0;
+      double scale = 0;
+      for (int i = 0; i < exact.length; i++) {
+        worst = Math.max(worst, Math.abs(exact[i] - half[i]));
+        scale = Math.max(scale, Math.abs(exact[i]));
+      }
+      assertTrue(worst > 0, "F16 rounding changes something");
+      assertTrue(worst < 0.02 * scale, "max |F16 - F32| " + worst + " against max |logit| " + scale);
+      KvCache c = model.layers().newCache(64, KvCache.Type.F16);
+      assertEquals(new KvCache(c.layers(), c.kvDim(), 64, KvCache.Type.F32).blockBytes() / 2, c.blockBytes());
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(KvCache.Type.class)
+  void mixedBatchEqualsSequencesRunAlone(KvCache.Type type) throws IOException {
     try (LlamaModel model = LlamaModel.open(TestData.stories260K(), parallel)) {
       LayerStack stage = model.layers();
       int vocab = model.config().vocabSize();
@@ -109,14 +137,14 @@ class SplitAndBatchTest {
       int[] c = {1, 300, 301, 302, 303, 304, 305, 306, 307};
 
       // alone: each sequence in its own batches
-      float[] aloneA = lastLogits(stage, new int[][] {Arrays.copyOfRange(a, 0, 11), {a[11]}});
-      float[] aloneB = lastLogits(stage, new int[][] {b});
-      float[] aloneC = lastLogits(stage, new int[][] {Arrays.copyOfRange(c, 0, 4), Arrays.copyOfRange(c, 4, 9)});
+      float[] aloneA = lastLogits(stage, new int[][] {Arrays.copyOfRange(a, 0, 11), {a[11]}}, type);
+      float[] aloneB = lastLogits(stage, new int[][] {b}, type);
+      float[] aloneC = lastLogits(stage, new int[][] {Arrays.copyOfRange(c, 0, 4), Arrays.copyOfRange(c, 4, 9)}, type);
 
       // together: A's prefix and C's first chunk earlier; then one mixed batch of A's next token, all of B, C's second chunk
-      KvCache ca = stage.newCache();
-      KvCache cb = stage.newCache();
-      KvCache cc = stage.newCache();
+      KvCache ca = stage.newCache(512, type);
+      KvCache cb = stage.newCache(512, type);
+      KvCache cc = stage.newCache(512, type);
       Batch warm = new Batch(32);
       warm.addSequence(Arrays.copyOfRange(a, 0, 11), ca, false);
       warm.addSequence(Arrays.copyOfRange(c, 0, 4), cc, false);
@@ -136,8 +164,8 @@ class SplitAndBatchTest {
     }
   }
 
-  private static float[] lastLogits(LayerStack stage, int[][] chunks) {
-    KvCache cache = stage.newCache();
+  private static float[] lastLogits(LayerStack stage, int[][] chunks, KvCache.Type type) {
+    KvCache cache = stage.newCache(512, type);
     float[] logits = new float[stage.config().vocabSize()];
     for (int[] chunk : chunks) {
       Batch batch = new Batch(chunk.length);

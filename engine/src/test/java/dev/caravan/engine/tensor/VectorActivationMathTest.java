@@ -86,6 +86,43 @@ class VectorActivationMathTest {
     assertClose(ss, sv, 1e-6, "softmax " + n);
   }
 
+  /**
+   * The F16 KV cache's operations equal the F32 ones on the widened values, bit for bit, in both implementations (every
+   * F16 bit pattern occurs: subnormals, infinities; NaNs are left out of the sums).
+   */
+  @ParameterizedTest
+  @MethodSource("sizes")
+  void f16OperationsEqualF32OnWidenedValues(int n) {
+    SplittableRandom rnd = new SplittableRandom(n + 77);
+    short[] h = new short[n + 3];
+    float[] w = new float[n + 3];
+    for (int i = 0; i < h.length; i++) {
+      short bits;
+      do {
+        bits = (short) rnd.nextInt(1 << 16);
+      } while (Float.isNaN(Float.float16ToFloat(bits)) || Float.isInfinite(Float.float16ToFloat(bits)) && rnd.nextInt(8) != 0);
+      h[i] = bits;
+      w[i] = Float.float16ToFloat(bits);
+    }
+    float[] q = random(n + 1, n + 9, 1.0);
+    assertEquals(Float.floatToRawIntBits(ScalarActivationMath.dot(w, 3, q, 1, n)), Float.floatToRawIntBits(ScalarActivationMath.dotF16(h, 3, q, 1, n)), "scalar dotF16 " + n);
+    assertEquals(Float.floatToRawIntBits(VectorActivationMath.dot(w, 3, q, 1, n)), Float.floatToRawIntBits(VectorActivationMath.dotF16(h, 3, q, 1, n)), "vector dotF16 " + n);
+    float[] y = random(n + 5, n + 1, 1.0);
+    float[] ys = y.clone();
+    float[] yv = y.clone();
+    float[] yw = y.clone();
+    ScalarActivationMath.axpyF16(0.37f, h, 3, ys, 5, n);
+    VectorActivationMath.axpyF16(0.37f, h, 3, yv, 5, n);
+    ScalarActivationMath.axpy(0.37f, w, 3, yw, 5, n);
+    assertBits(yw, ys, "scalar axpyF16 " + n);
+    assertBits(yw, yv, "vector axpyF16 " + n);
+    short[] back = new short[n];
+    ActivationMath.toF16(w, 3, back, 0, n);
+    for (int i = 0; i < n; i++) {
+      assertEquals(h[3 + i] == (short) 0x8000 ? (short) 0x8000 : h[3 + i], back[i], "toF16 round trip at " + i);
+    }
+  }
+
   @Test
   void rmsNormMatchesTheFormulaInDouble() {
     int n = 2048;
