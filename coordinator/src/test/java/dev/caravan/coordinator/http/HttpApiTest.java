@@ -3,6 +3,7 @@ package dev.caravan.coordinator.http;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -381,6 +382,32 @@ class HttpApiTest {
     assertEquals(200, f.get("/health").statusCode(), "health needs no key (probes)");
     HttpResponse<String> r = f.post("/v1/completions", "{\"prompt\": \"Hi\", \"max_tokens\": 2}", "Authorization", "Bearer sk-test");
     assertEquals(200, r.statusCode(), r.body());
+  }
+
+  @Test
+  void thePublicTlsCertificateServesHttps(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+    var ca = dev.caravan.cluster.security.Certificates.authority("test CA", Duration.ofDays(1));
+    java.nio.file.Path cert = dev.caravan.cluster.security.Certificates.issue(ca, "public", dev.caravan.cluster.security.Role.COORDINATOR, List.of("127.0.0.1"), Duration.ofDays(1))
+        .write(dir, "public");
+    var tls = dev.caravan.cluster.security.PublicTls.load(cert, dir.resolve("public.key"));
+    f = new HttpFixture(model, tokenizer, new SchedulerConfig(4, 4, 64, 1), Duration.ofSeconds(5), HttpFixture.settings(), HttpAuth.ALLOW_ALL, tls.httpContext());
+
+    java.security.KeyStore trust = java.security.KeyStore.getInstance(java.security.KeyStore.getDefaultType());
+    trust.load(null, null);
+    trust.setCertificateEntry("ca", ca.certificate());
+    javax.net.ssl.TrustManagerFactory tmf = javax.net.ssl.TrustManagerFactory.getInstance(javax.net.ssl.TrustManagerFactory.getDefaultAlgorithm());
+    tmf.init(trust);
+    javax.net.ssl.SSLContext ssl = javax.net.ssl.SSLContext.getInstance("TLS");
+    ssl.init(null, tmf.getTrustManagers(), null);
+    try (java.net.http.HttpClient https = java.net.http.HttpClient.newBuilder().sslContext(ssl).version(java.net.http.HttpClient.Version.HTTP_1_1).build()) {
+      HttpResponse<String> r = https.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("https://127.0.0.1:" + f.server.port() + "/v1/completions"))
+          .header("Content-Type", "application/json").POST(java.net.http.HttpRequest.BodyPublishers.ofString("{\"prompt\": \"Once upon a time\", \"max_tokens\": 4, \"temperature\": 0}")).build(),
+          HttpResponse.BodyHandlers.ofString());
+      assertEquals(200, r.statusCode(), r.body());
+      assertEquals(4, HttpFixture.json(r).get("usage").get("completion_tokens").asInt(), r.body());
+    }
+    // a plaintext request to the TLS port gets no answer from the API
+    assertThrows(java.io.IOException.class, () -> f.get("/v1/models"));
   }
 
   @Test

@@ -48,6 +48,12 @@ final class HttpFixture implements AutoCloseable {
 
   /** A fixture whose core and server are configured by the test. */
   HttpFixture(LlamaModel model, Tokenizer tokenizer, SchedulerConfig scheduler, Duration noPlanGrace, HttpServer.Settings settings, HttpAuth auth) throws IOException {
+    this(model, tokenizer, scheduler, noPlanGrace, settings, auth, null);
+  }
+
+  /** As above, serving TLS with {@code tls} (null: plaintext). */
+  HttpFixture(LlamaModel model, Tokenizer tokenizer, SchedulerConfig scheduler, Duration noPlanGrace, HttpServer.Settings settings, HttpAuth auth,
+      io.netty.handler.ssl.SslContext tls) throws IOException {
     this.tokenizer = tokenizer;
     executor = new GatedExecutor(new InProcessExecutor(model.layers()));
     core = new EngineCore(new Scheduler(scheduler, System::nanoTime), executor, new OutputProcessor(tokenizer, metrics),
@@ -56,7 +62,7 @@ final class HttpFixture implements AutoCloseable {
     core.setServingPlan(0, 1, null);
     loop = new EngineLoop(core).start();
     RequestValidator validator = new RequestValidator("stories260K", tokenizer, model.config().contextLength(), new ChatPrompt(tokenizer));
-    server = new HttpServer(settings, new HttpApi(validator, tokenizer, core, notServing::get, auth, metrics), null).start();
+    server = new HttpServer(settings, new HttpApi(validator, tokenizer, core, notServing::get, auth, metrics), tls).start();
   }
 
   /** The defaults: 4 running, 4 waiting, plenty of time, allow-all. */
