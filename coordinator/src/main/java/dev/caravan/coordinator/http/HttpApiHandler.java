@@ -3,6 +3,7 @@ package dev.caravan.coordinator.http;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import dev.caravan.coordinator.RequestValidator;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
@@ -130,7 +131,7 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
         if (model.equals(ctx.api.validator().modelId())) {
           respond(route, 200, ctx.responses.model(ctx.created), version, keepAlive);
         } else {
-          respond(route, new ApiError(404, HttpErrors.INVALID_REQUEST, "unknown model '" + model + "'; this cluster serves '" + ctx.api.validator().modelId() + "'", "model", "model_not_found"), version, keepAlive);
+          respond(route, new ApiError(404, HttpErrors.INVALID_REQUEST, "unknown model " + RequestValidator.quoted(model) + "; this cluster serves '" + ctx.api.validator().modelId() + "'", "model", "model_not_found"), version, keepAlive);
         }
       }
       case CHAT, COMPLETIONS -> generate(route, request, version, keepAlive);
