@@ -11,6 +11,7 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.handler.codec.PrematureChannelClosureException;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
@@ -80,7 +81,7 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
     } catch (Throwable t) { // a bug: answered 500, logged here, never a stack trace to the client
       LOG.error("HTTP {} {} failed", request.method(), request.uri(), t);
       if (active == null) {
-        respond(Route.OTHER, HttpErrors.internal(), request.protocolVersion(), false);
+        respond(Route.OTHER, HttpErrors.internal(), answerVersion(request.protocolVersion()), false);
       }
     } finally {
       request.release();
@@ -88,7 +89,11 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
   }
 
   private void handle(FullHttpRequest request) {
-    HttpVersion version = request.protocolVersion();
+    HttpVersion version = answerVersion(request.protocolVersion());
+    if (request.protocolVersion().majorVersion() != 1) {
+      respond(Route.OTHER, HttpErrors.versionNotSupported(request.protocolVersion().text()), version, false);
+      return;
+    }
     if (!request.decoderResult().isSuccess()) {
       Throwable cause = request.decoderResult().cause();
       ApiError e = cause instanceof TooLongHttpHeaderException ? HttpErrors.headersTooLarge(ctx.settings.maxHeaderBytes())
@@ -219,7 +224,7 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
 
   @Override
   public void exceptionCaught(ChannelHandlerContext c, Throwable cause) {
-    if (cause instanceof IOException) {
+    if (cause instanceof IOException || cause instanceof PrematureChannelClosureException) { // the client went away (mid-request)
       LOG.debug("HTTP connection {}: {}", channel, cause.toString());
     } else {
       LOG.warn("HTTP connection {} failed; closing it", channel, cause);
@@ -243,6 +248,15 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
     if (!keepAlive) {
       f.addListener(ChannelFutureListener.CLOSE);
     }
+  }
+
+  /**
+   * The version to answer a request in: this is an HTTP/1.x server, so HTTP/1.0 for 1.0 and HTTP/1.1 otherwise (a later
+   * 1.x is answered as 1.1, RFC 9110 section 6.2; another major version gets a 505 in 1.1), never the version the
+   * client named.
+   */
+  static HttpVersion answerVersion(HttpVersion requested) {
+    return requested.majorVersion() == 1 && requested.minorVersion() == 0 ? HttpVersion.HTTP_1_0 : HttpVersion.HTTP_1_1;
   }
 
   /** Writes a whole JSON response; the caller closes the connection after it unless {@code keepAlive}. */

@@ -6,14 +6,17 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.handler.codec.http.HttpDecoderConfig;
+import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpMessage;
 import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.QueryStringDecoder;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.timeout.IdleStateHandler;
+import io.netty.util.ReferenceCountUtil;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -60,7 +63,16 @@ final class HttpServerInitializer extends ChannelInitializer<SocketChannel> {
       if (HttpUtil.is100ContinueExpected(start) && HttpUtil.getContentLength(start, -1L) > maxContentLength) {
         return tooLarge(start); // refused before the client sends the body (the connection closes after it)
       }
-      return super.newContinueResponse(start, maxContentLength, pipeline);
+      String expect = start.headers().get(HttpHeaderNames.EXPECT); // (Netty's aggregator removes it once answered)
+      Object answer = super.newContinueResponse(start, maxContentLength, pipeline);
+      if (answer instanceof HttpResponse r && r.status().code() == 417) {
+        // an Expect other than 100-continue: Netty's 417 has an empty body, this one OpenAI's error (the connection closes after it)
+        ReferenceCountUtil.release(answer);
+        ApiError e = HttpErrors.expectationFailed(expect);
+        ctx.metrics.count(route(start), e.status());
+        return HttpApiHandler.jsonResponse(e.status(), e.body(), HttpApiHandler.answerVersion(start.protocolVersion()), false);
+      }
+      return answer;
     }
 
     @Override
@@ -69,10 +81,13 @@ final class HttpServerInitializer extends ChannelInitializer<SocketChannel> {
       c.writeAndFlush(tooLarge(oversized)).addListener(ChannelFutureListener.CLOSE);
     }
 
+    private static Route route(HttpMessage m) {
+      return m instanceof HttpRequest r ? Route.of(new QueryStringDecoder(r.uri()).rawPath()) : Route.OTHER;
+    }
+
     private Object tooLarge(HttpMessage m) {
-      Route route = m instanceof HttpRequest r ? Route.of(new QueryStringDecoder(r.uri()).rawPath()) : Route.OTHER;
-      ctx.metrics.count(route, 413);
-      return HttpApiHandler.jsonResponse(413, HttpErrors.tooLarge(ctx.settings.maxRequestBytes()).body(), m.protocolVersion(), false);
+      ctx.metrics.count(route(m), 413);
+      return HttpApiHandler.jsonResponse(413, HttpErrors.tooLarge(ctx.settings.maxRequestBytes()).body(), HttpApiHandler.answerVersion(m.protocolVersion()), false);
     }
   }
 }
