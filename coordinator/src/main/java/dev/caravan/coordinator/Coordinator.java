@@ -82,7 +82,8 @@ public final class Coordinator implements AutoCloseable {
       int spares,
       int httpPort,
       Duration httpRequestTimeout,
-      Duration httpIdleTimeout) {}
+      Duration httpIdleTimeout,
+      long httpMaxBufferedBytes) {}
 
 
   private final Config config;
@@ -157,7 +158,9 @@ public final class Coordinator implements AutoCloseable {
     address = config.host() + ":" + grpc.port();
     // the OpenAI-compatible HTTP API: the same validator and the same core as the gRPC API
     HttpApi httpApi = new HttpApi(validator, tokenizer, core, () -> book.serving() == null ? "no serving plan: waiting for workers to join and load the model" : null, HttpAuth.ALLOW_ALL, metrics);
-    http = new HttpServer(HttpServer.Settings.of(config.host(), config.httpPort(), config.maxRequestBytes(), config.httpRequestTimeout(), config.httpIdleTimeout()), httpApi, null).start();
+    HttpServer.Settings httpSettings = HttpServer.Settings.of(config.host(), config.httpPort(), config.maxRequestBytes(), config.httpRequestTimeout(), config.httpIdleTimeout())
+        .withMaxBufferedBytes(config.httpMaxBufferedBytes());
+    http = new HttpServer(httpSettings, httpApi, null).start();
     metricsServer = MetricsServer.start(config.host(), config.metricsPort(), metrics.registry);
     LOG.info("coordinator for {} ({} layers, {}) at {}, HTTP API on port {}, Hazelcast {}:{}, metrics on port {}", modelId, modelConfig.layers(), weightType, address, http.port(), config.host(), hz.getCluster().getLocalMember().getAddress().getPort(), metricsServer.port());
     return this;

@@ -46,12 +46,15 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
 
   private final HttpContext ctx;
   private final ArrayDeque<FullHttpRequest> held = new ArrayDeque<>(); // pipelined requests waiting for the active one
+  private final BodyBudget.Share bodies; // this connection's share of the bytes of bodies the server holds
+  private boolean bodyHandedOff; // the request being handled went to a prepare thread, which gives its bytes back
   private Channel channel;
   private Exchange active; // the generation being answered, or null
 
-  HttpApiHandler(HttpContext ctx) {
+  HttpApiHandler(HttpContext ctx, BodyBudget.Share bodies) {
     super(false); // requests are released here, after they are handled (a held one later)
     this.ctx = ctx;
+    this.bodies = bodies;
   }
 
   @Override
@@ -76,6 +79,7 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
   }
 
   private void handleAndRelease(FullHttpRequest request) {
+    bodyHandedOff = false;
     try {
       handle(request);
     } catch (Throwable t) { // a bug: answered 500, logged here, never a stack trace to the client
@@ -84,6 +88,9 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
         respond(Route.OTHER, HttpErrors.internal(), answerVersion(request.protocolVersion()), false);
       }
     } finally {
+      if (!bodyHandedOff) {
+        bodies.giveBack(request.content().readableBytes());
+      }
       request.release();
     }
   }
@@ -164,7 +171,14 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
     ctx.openExchanges.incrementAndGet();
     byte[] body = ByteBufUtil.getBytes(request.content());
     try {
-      ctx.prepare.execute(() -> exchange.prepare(body));
+      ctx.prepare.execute(() -> {
+        try {
+          exchange.prepare(body);
+        } finally {
+          bodies.giveBack(body.length); // the body's bytes are read: no longer held
+        }
+      });
+      bodyHandedOff = true;
     } catch (RejectedExecutionException e) {
       exchange.refuse(HttpErrors.busy("the HTTP API has " + ctx.settings.prepareQueue() + " requests waiting to be read and tokenized; retry later"));
     }

@@ -2,9 +2,11 @@ package dev.caravan.coordinator.http;
 
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.socket.SocketChannel;
+import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpMessage;
@@ -13,6 +15,7 @@ import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.QueryStringDecoder;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.timeout.IdleStateHandler;
@@ -45,8 +48,59 @@ final class HttpServerInitializer extends ChannelInitializer<SocketChannel> {
         .setMaxInitialLineLength(HttpServer.MAX_INITIAL_LINE_BYTES)
         .setMaxHeaderSize(ctx.settings.maxHeaderBytes())
         .setMaxChunkSize(64 << 10)));
+    BodyBudget.Share share = ctx.bodies.share();
+    p.addLast("budget", new BudgetedBodies(ctx, share));
     p.addLast("aggregator", new BoundedBodies(ctx));
-    p.addLast("api", new HttpApiHandler(ctx));
+    p.addLast("api", new HttpApiHandler(ctx, share));
+  }
+
+  /** The endpoint a request's head names, for the metrics of an answer given before the API handler sees it. */
+  private static Route route(HttpMessage m) {
+    return m instanceof HttpRequest r ? Route.of(new QueryStringDecoder(r.uri()).rawPath()) : Route.OTHER;
+  }
+
+  /**
+   * Counts each body's bytes against the server's {@link BodyBudget} as they arrive; a connection whose bytes would go
+   * past it is answered 429 and closed (what it held is given back when it closes).
+   */
+  private static final class BudgetedBodies extends ChannelInboundHandlerAdapter {
+    private final HttpContext ctx;
+    private final BodyBudget.Share share;
+    private HttpRequest request; // the request whose body is arriving
+    private boolean refused;
+
+    BudgetedBodies(HttpContext ctx, BodyBudget.Share share) {
+      this.ctx = ctx;
+      this.share = share;
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext c, Object msg) {
+      if (refused) {
+        ReferenceCountUtil.release(msg);
+        return;
+      }
+      if (msg instanceof HttpRequest r) {
+        request = r;
+      }
+      if (msg instanceof HttpContent content && content.content().isReadable() && !share.take(content.content().readableBytes())) {
+        refused = true;
+        ReferenceCountUtil.release(msg);
+        ApiError e = HttpErrors.busy("the HTTP API holds " + ctx.bodies.used() + " bytes of request bodies already, its limit is " + ctx.bodies.max()
+            + " (--http-max-buffered-bytes); retry later");
+        ctx.metrics.count(request == null ? Route.OTHER : route(request), e.status());
+        c.writeAndFlush(HttpApiHandler.jsonResponse(e.status(), e.body(), request == null ? HttpVersion.HTTP_1_1 : HttpApiHandler.answerVersion(request.protocolVersion()), false))
+            .addListener(ChannelFutureListener.CLOSE);
+        return;
+      }
+      c.fireChannelRead(msg);
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext c) throws Exception {
+      share.giveBackAll();
+      super.channelInactive(c);
+    }
   }
 
   /** The aggregator, answering a body over the limit with a 413 in OpenAI's error shape (Netty's own is empty). */
@@ -79,10 +133,6 @@ final class HttpServerInitializer extends ChannelInitializer<SocketChannel> {
     protected void handleOversizedMessage(ChannelHandlerContext c, HttpMessage oversized) {
       // the rest of the body may still be on its way: answer, then close
       c.writeAndFlush(tooLarge(oversized)).addListener(ChannelFutureListener.CLOSE);
-    }
-
-    private static Route route(HttpMessage m) {
-      return m instanceof HttpRequest r ? Route.of(new QueryStringDecoder(r.uri()).rawPath()) : Route.OTHER;
     }
 
     private Object tooLarge(HttpMessage m) {

@@ -134,7 +134,7 @@ class HttpTransportTest {
 
   @Test
   void aBodyOverTheLimitIs413AndTheConnectionCloses() throws Exception {
-    fixture(new HttpServer.Settings("127.0.0.1", 0, 1024, 16 << 10, Duration.ofMinutes(2), Duration.ofMinutes(2), 2, 2, 64, 64 << 10, 0));
+    fixture(new HttpServer.Settings("127.0.0.1", 0, 1024, 16 << 10, Duration.ofMinutes(2), Duration.ofMinutes(2), 2, 2, 64, 64 << 10, 0, HttpServer.Settings.DEFAULT_MAX_BUFFERED_BYTES));
     String big = "{\"prompt\": \"" + "a".repeat(2000) + "\"}";
     HttpResponse<String> r = f.post("/v1/completions", big);
     assertEquals(413, r.statusCode());
@@ -232,6 +232,43 @@ class HttpTransportTest {
     }
   }
 
+  /**
+   * The known gap the fuzzing brief named: each body was bounded, but not all of them together, so many connections
+   * could each hold one. Bodies held at once are bounded by --http-max-buffered-bytes: past it a connection is answered
+   * 429 and closed, and what a connection held is free again once its request is read or it closes.
+   */
+  @Test
+  void bodiesHeldAtOnceAreBoundedOverAllConnections() throws Exception {
+    fixture(new HttpServer.Settings("127.0.0.1", 0, 1024, 16 << 10, Duration.ofMinutes(2), Duration.ofMinutes(2), 2, 2, 64, 64 << 10, 0, 2048));
+    String part = "{\"prompt\": \"Hi\", \"max_tokens\": 1, \"temperature\": 0, \"pad\": \"" + "a".repeat(830); // 890 bytes of a 1000-byte body
+    RawHttp first = new RawHttp(f.server.port());
+    RawHttp second = new RawHttp(f.server.port());
+    try (RawHttp third = new RawHttp(f.server.port())) {
+      first.send("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + part);
+      second.send("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + part);
+      await("the server holds both bodies", () -> f.server.bufferedBodyBytes() == 2 * part.length());
+      third.send("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + part);
+      RawHttp.Response r = third.read();
+      assertEquals(429, r.status());
+      JsonNode e = HttpFixture.JSON.readTree(r.body()).get("error");
+      String m = e.get("message").asText();
+      assertTrue(m.startsWith("the HTTP API holds ") && m.endsWith(" bytes of request bodies already, its limit is 2048 (--http-max-buffered-bytes); retry later"), m);
+      assertEquals("rate_limit_exceeded", e.get("code").asText());
+      assertTrue(third.closedByServer());
+      // the first request completes: its body is read, tokenized and answered, and its bytes are free again
+      String rest = "\"}";
+      first.send(rest + " ".repeat(1000 - part.length() - rest.length()));
+      assertEquals(200, first.read().status());
+      second.close(); // the second client leaves mid-body
+      await("every byte is given back", () -> f.server.bufferedBodyBytes() == 0);
+    } finally {
+      first.close();
+      second.close();
+    }
+    assertEquals(200, f.post("/v1/completions", "{\"prompt\": \"Hi\", \"max_tokens\": 1}").statusCode(), "the server goes on");
+    assertEquals(1.0, f.httpRequests("/v1/completions", 429));
+  }
+
   @Test
   void headersOverTheLimitAre431AndGarbageIs400() throws Exception {
     fixture(HttpFixture.settings());
@@ -254,7 +291,7 @@ class HttpTransportTest {
 
   @Test
   void anIdleKeepAliveConnectionIsClosed() throws Exception {
-    fixture(new HttpServer.Settings("127.0.0.1", 0, 1 << 20, 16 << 10, Duration.ofMinutes(2), Duration.ofMillis(200), 2, 2, 64, 64 << 10, 0));
+    fixture(new HttpServer.Settings("127.0.0.1", 0, 1 << 20, 16 << 10, Duration.ofMinutes(2), Duration.ofMillis(200), 2, 2, 64, 64 << 10, 0, HttpServer.Settings.DEFAULT_MAX_BUFFERED_BYTES));
     try (RawHttp c = new RawHttp(f.server.port())) {
       c.send(RawHttp.get("/health"));
       assertEquals(200, c.read().status());
