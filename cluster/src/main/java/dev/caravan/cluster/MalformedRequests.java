@@ -12,6 +12,7 @@ import io.grpc.ServerMethodDefinition;
 import io.grpc.ServerServiceDefinition;
 import io.grpc.ServiceDescriptor;
 import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import java.io.InputStream;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
@@ -23,13 +24,18 @@ import org.slf4j.LoggerFactory;
  * RPC" and a stack trace per request.
  *
  * <p>How: each method's request marshaller is wrapped; when parsing fails it returns the message type's default
- * instance carrying a marker unknown field with the parser's message, and the wrapped handler closes such a call with
- * INVALID_ARGUMENT before the service sees it. Reflection still sees the service's schema.
+ * instance carrying a marker unknown field with the status to answer, and the wrapped handler closes such a call with
+ * that status before the service sees it. The marker's field number is one no message parsed from the wire can carry, so
+ * a client cannot forge it. A message too large once decompressed keeps gRPC's RESOURCE_EXHAUSTED. Reflection still
+ * sees the service's schema.
  */
 public final class MalformedRequests {
   private static final Logger LOG = LoggerFactory.getLogger(MalformedRequests.class);
-  /** The highest field number protobuf allows: no real message uses it. */
-  private static final int MARKER = (1 << 29) - 1;
+  /**
+   * Beyond protobuf's largest field number (2^29 - 1): a tag on the wire cannot name it, so only {@link Lenient} puts it
+   * in a message (varint: the status code; length-delimited: its description).
+   */
+  private static final int MARKER = Integer.MAX_VALUE;
   private static final AtomicLong nextLogMillis = new AtomicLong();
   private static final AtomicLong suppressed = new AtomicLong();
 
@@ -70,9 +76,10 @@ public final class MalformedRequests {
       public void onMessage(Q message) {
         if (message instanceof Message msg && msg.getUnknownFields().hasField(MARKER)) {
           refused = true;
-          String why = msg.getUnknownFields().getField(MARKER).getLengthDelimitedList().get(0).toStringUtf8();
-          log(method, why);
-          call.close(Status.INVALID_ARGUMENT.withDescription("malformed request: " + why), new Metadata());
+          UnknownFieldSet.Field marker = msg.getUnknownFields().getField(MARKER);
+          Status status = Status.fromCodeValue(marker.getVarintList().getFirst().intValue()).withDescription(marker.getLengthDelimitedList().getFirst().toStringUtf8());
+          log(method, status);
+          call.close(status, new Metadata());
           return;
         }
         super.onMessage(message);
@@ -87,12 +94,12 @@ public final class MalformedRequests {
     };
   }
 
-  private static void log(String method, String why) {
+  private static void log(String method, Status status) {
     long now = System.currentTimeMillis();
     long next = nextLogMillis.get();
     if (now >= next && nextLogMillis.compareAndSet(next, now + 1000)) {
       long more = suppressed.getAndSet(0);
-      LOG.warn("refused a malformed {} request: {}{}", method, why, more > 0 ? " (and " + more + " more in the last second)" : "");
+      LOG.warn("refused a {} request with {}: {}{}", method, status.getCode(), status.getDescription(), more > 0 ? " (and " + more + " more in the last second)" : "");
     } else {
       suppressed.incrementAndGet();
     }
@@ -111,14 +118,36 @@ public final class MalformedRequests {
       try {
         return real.parse(stream);
       } catch (RuntimeException e) {
-        Throwable cause = e;
-        while (cause.getCause() != null && !(cause instanceof InvalidProtocolBufferException)) {
-          cause = cause.getCause();
-        }
-        String why = cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage();
-        UnknownFieldSet marker = UnknownFieldSet.newBuilder().addField(MARKER, UnknownFieldSet.Field.newBuilder().addLengthDelimited(com.google.protobuf.ByteString.copyFromUtf8(why)).build()).build();
+        Status status = refusal(e);
+        UnknownFieldSet marker = UnknownFieldSet.newBuilder().addField(MARKER, UnknownFieldSet.Field.newBuilder()
+            .addVarint(status.getCode().value())
+            .addLengthDelimited(com.google.protobuf.ByteString.copyFromUtf8(status.getDescription()))
+            .build()).build();
         return (Q) prototype.toBuilder().setUnknownFields(marker).build();
       }
+    }
+
+    /**
+     * What to answer a request that failed to parse: gRPC's own status when reading it failed (a message too large once
+     * decompressed is RESOURCE_EXHAUSTED), else INVALID_ARGUMENT with the parser's message.
+     */
+    private Status refusal(RuntimeException e) {
+      Throwable cause = e;
+      StatusRuntimeException grpc = null;
+      for (Throwable t = e; t != null; t = t.getCause()) {
+        cause = t;
+        if (t instanceof InvalidProtocolBufferException) {
+          break;
+        }
+        if (grpc == null && t instanceof StatusRuntimeException s) {
+          grpc = s;
+        }
+      }
+      if (!(cause instanceof InvalidProtocolBufferException) && grpc != null && grpc.getStatus().getCode() == Status.Code.RESOURCE_EXHAUSTED) {
+        return Status.RESOURCE_EXHAUSTED.withDescription(grpc.getStatus().getDescription());
+      }
+      String why = cause.getMessage() != null ? cause.getMessage() : "it is not a valid " + prototype.getDescriptorForType().getFullName() + " message";
+      return Status.INVALID_ARGUMENT.withDescription("malformed request: " + why);
     }
 
     @Override

@@ -92,4 +92,53 @@ class MalformedRequestsTest {
     assertEquals(2, releaseRaw(ReleaseRequest.newBuilder().addCacheKeys("a").addCacheKeys("b").build().toByteArray()).getSessionsReleased());
     assertEquals(1, ShardGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS).release(ReleaseRequest.newBuilder().addCacheKeys("x").build()).getSessionsReleased());
   }
+
+  /**
+   * Found by GrpcApiFuzzTest: a well-formed request carrying field 2^29 - 1 (the guard's old marker) as a varint made
+   * the guard throw (UNKNOWN "Application error processing RPC"), and as a string it was refused with the client's own
+   * text as the description. No field a client can send is special now.
+   */
+  @Test
+  void noFieldAClientSendsIsMistakenForTheGuardsMarker() {
+    byte[] request = ReleaseRequest.newBuilder().addCacheKeys("a").build().toByteArray();
+    byte[][] markers = {
+        {(byte) 0xf8, (byte) 0xff, (byte) 0xff, (byte) 0xff, 0x0f, 0x01}, // field 2^29 - 1, varint 1
+        {(byte) 0xfa, (byte) 0xff, (byte) 0xff, (byte) 0xff, 0x0f, 0x03, 'a', 't', ' '}, // ... length-delimited "at "
+        {(byte) 0xfd, (byte) 0xff, (byte) 0xff, (byte) 0xff, 0x0f, 1, 2, 3, 4}}; // ... fixed32
+    for (byte[] marker : markers) {
+      byte[] withMarker = java.util.Arrays.copyOf(request, request.length + marker.length);
+      System.arraycopy(marker, 0, withMarker, request.length, marker.length);
+      assertEquals(1, releaseRaw(withMarker).getSessionsReleased(), "an unknown field is ignored");
+    }
+  }
+
+  /**
+   * Found by GrpcApiFuzzTest: a gzip-compressed request larger than the server's limit once decompressed was refused as
+   * INVALID_ARGUMENT "malformed request: RESOURCE_EXHAUSTED: ..."; it is RESOURCE_EXHAUSTED naming the limit, as an
+   * uncompressed one is.
+   */
+  @Test
+  void aCompressedRequestTooLargeOnceDecompressedIsResourceExhausted() throws IOException, InterruptedException {
+    ShardGrpc.ShardImplBase shard = new ShardGrpc.ShardImplBase() {
+      @Override
+      public void release(ReleaseRequest request, StreamObserver<ReleaseResponse> response) {
+        response.onNext(ReleaseResponse.getDefaultInstance());
+        response.onCompleted();
+      }
+    };
+    GrpcServer netty = new GrpcServer("small", GrpcServer.netty("127.0.0.1", 0, 1024), List.of(shard), List.of(), false).start();
+    ManagedChannel ch = io.grpc.netty.NettyChannelBuilder.forAddress("127.0.0.1", netty.port()).usePlaintext().build();
+    try {
+      ReleaseRequest big = ReleaseRequest.newBuilder().addCacheKeys("k".repeat(4096)).build();
+      for (String compression : new String[] {"identity", "gzip"}) {
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+            () -> ShardGrpc.newBlockingStub(ch).withCompression(compression).withDeadlineAfter(10, TimeUnit.SECONDS).release(big), compression);
+        assertEquals(Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode(), compression + ": " + e.getStatus());
+        assertTrue(e.getStatus().getDescription().contains("1024"), e.getStatus().getDescription());
+      }
+    } finally {
+      ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      netty.stop();
+    }
+  }
 }

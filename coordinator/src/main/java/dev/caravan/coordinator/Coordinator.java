@@ -89,7 +89,8 @@ public final class Coordinator implements AutoCloseable {
       int spares,
       int httpPort,
       Duration httpRequestTimeout,
-      Duration httpIdleTimeout) {}
+      Duration httpIdleTimeout,
+      long httpMaxBufferedBytes) {}
 
 
   /**
@@ -189,8 +190,9 @@ public final class Coordinator implements AutoCloseable {
     ApiKeys keys = security.apiKeys();
     HttpAuth auth = keys == null ? HttpAuth.ALLOW_ALL : header -> keys.verifyAuthorization(header) == ApiKeys.Verdict.OK;
     HttpApi httpApi = new HttpApi(validator, tokenizer, core, () -> book.serving() == null ? "no serving plan: waiting for workers to join and load the model" : null, auth, metrics);
-    http = new HttpServer(HttpServer.Settings.of(config.host(), config.httpPort(), config.maxRequestBytes(), config.httpRequestTimeout(), config.httpIdleTimeout()), httpApi,
-        security.publicTls() == null ? null : security.publicTls().httpContext()).start();
+    HttpServer.Settings httpSettings = HttpServer.Settings.of(config.host(), config.httpPort(), config.maxRequestBytes(), config.httpRequestTimeout(), config.httpIdleTimeout())
+        .withMaxBufferedBytes(config.httpMaxBufferedBytes());
+    http = new HttpServer(httpSettings, httpApi, security.publicTls() == null ? null : security.publicTls().httpContext()).start();
     metricsServer = MetricsServer.start(config.host(), config.metricsPort(), metrics.registry);
     LOG.info("security: internal port {} with {}; public APIs (gRPC and HTTP) {} with {}{}", internal.port(), tls.describe(), security.publicTls() == null ? "in plaintext" : "over " + security.publicTls(),
         security.apiKeys() == null ? "NO API KEYS (anyone who reaches port " + grpc.port() + " may call it; pass --api-keys FILE)" : security.apiKeys() + " required", security.secret().present() ? "; Hazelcast cluster joined by secret" : "");

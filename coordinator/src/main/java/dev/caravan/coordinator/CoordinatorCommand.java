@@ -90,6 +90,9 @@ public final class CoordinatorCommand implements Callable<Integer> {
   @Option(names = "--http-idle-timeout", defaultValue = "PT60S", description = "Close an HTTP keep-alive connection idle for this long (default: ${DEFAULT-VALUE}).")
   Duration httpIdleTimeout;
 
+  @Option(names = "--http-max-buffered-bytes", defaultValue = "268435456", paramLabel = "BYTES", description = "Request bodies the HTTP API holds at once over all connections (being read, or waiting to be tokenized); a connection that would go past it is answered 429 and closed. At least --max-request-bytes (default: ${DEFAULT-VALUE}, 256 MiB).")
+  long httpMaxBufferedBytes;
+
   @Option(names = "--drain-timeout", defaultValue = "PT30S", description = "On SIGTERM, let running requests finish for this long (default: ${DEFAULT-VALUE}).")
   Duration drainTimeout;
 
@@ -117,6 +120,7 @@ public final class CoordinatorCommand implements Callable<Integer> {
         .check(maxRequestBytes >= 1024, "--max-request-bytes must be at least 1024, not " + maxRequestBytes)
         .positive(httpRequestTimeout, "--http-request-timeout")
         .positive(httpIdleTimeout, "--http-idle-timeout")
+        .check(httpMaxBufferedBytes >= maxRequestBytes, "--http-max-buffered-bytes must be at least --max-request-bytes (" + maxRequestBytes + "), not " + httpMaxBufferedBytes)
         .notNegative(drainTimeout, "--drain-timeout")
         .join(join)
         .check((publicTlsCert == null) == (publicTlsKey == null), "--public-tls-cert and --public-tls-key go together");
@@ -129,7 +133,7 @@ public final class CoordinatorCommand implements Callable<Integer> {
     } catch (IllegalArgumentException e) {
       throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
     }
-    Coordinator c = new Coordinator(new Coordinator.Config(modelFile, cluster.clusterName(), cluster.host(), cluster.grpcPort(), internalPort, cluster.hazelcastPort(), join, cluster.metricsPort(), new SchedulerConfig(maxRunning, maxWaiting, maxBatchTokens, 1), stepTimeout, sessionIdle, noPlanWait, drainTimeout, framesInFlight, kvReportInterval, maxFailovers, maxRequestBytes, spares, httpPort, httpRequestTimeout, httpIdleTimeout), new Coordinator.Security(secured.tls(), secured.secret(), keys, publicTls));
+    Coordinator c = new Coordinator(new Coordinator.Config(modelFile, cluster.clusterName(), cluster.host(), cluster.grpcPort(), internalPort, cluster.hazelcastPort(), join, cluster.metricsPort(), new SchedulerConfig(maxRunning, maxWaiting, maxBatchTokens, 1), stepTimeout, sessionIdle, noPlanWait, drainTimeout, framesInFlight, kvReportInterval, maxFailovers, maxRequestBytes, spares, httpPort, httpRequestTimeout, httpIdleTimeout, httpMaxBufferedBytes), new Coordinator.Security(secured.tls(), secured.secret(), keys, publicTls));
     Runtime.getRuntime().addShutdownHook(new Thread(c::drain, "caravan-drain"));
     c.start();
     c.awaitTermination();

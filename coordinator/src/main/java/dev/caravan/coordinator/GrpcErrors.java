@@ -5,6 +5,9 @@ import io.grpc.Status;
 
 /** The gRPC edge of the core's errors: each {@link GenerationError.Kind} is the status code of the same name. */
 final class GrpcErrors {
+  /** Descriptions are cut here: a status travels in a trailer, and gRPC clients refuse trailers over 8 KiB. */
+  static final int MAX_DESCRIPTION_CHARS = 1024;
+
   private GrpcErrors() {}
 
   static Status toStatus(GenerationError e) {
@@ -18,6 +21,7 @@ final class GrpcErrors {
       case CANCELLED -> Status.Code.CANCELLED;
       case INTERNAL -> Status.Code.INTERNAL;
     };
-    return Status.fromCode(code).withDescription(e.message());
+    String d = e.message();
+    return Status.fromCode(code).withDescription(d.length() <= MAX_DESCRIPTION_CHARS ? d : d.substring(0, MAX_DESCRIPTION_CHARS) + "... (cut)");
   }
 }

@@ -34,8 +34,23 @@ public final class RequestValidator {
 
   public void checkModel(String model) {
     if (!model.isEmpty() && !model.equals(modelId)) {
-      throw new GenerationException(GenerationError.Kind.NOT_FOUND, "unknown model '" + model + "'; this cluster serves '" + modelId + "'");
+      throw new GenerationException(GenerationError.Kind.NOT_FOUND, "unknown model " + quoted(model) + "; this cluster serves '" + modelId + "'");
     }
+  }
+
+  /** The most characters of a client's value an error message repeats. */
+  static final int MAX_QUOTED_CHARS = 64;
+
+  /**
+   * A client's value as an error message shows it: quoted, and cut after {@value #MAX_QUOTED_CHARS} characters (a
+   * message is a gRPC trailer, and gRPC clients refuse trailers over 8 KiB).
+   */
+  public static String quoted(String value) {
+    if (value.length() <= MAX_QUOTED_CHARS) {
+      return "'" + value + "'";
+    }
+    int cut = Character.isHighSurrogate(value.charAt(MAX_QUOTED_CHARS - 1)) ? MAX_QUOTED_CHARS - 1 : MAX_QUOTED_CHARS;
+    return "'" + value.substring(0, cut) + "...' (" + value.length() + " characters)";
   }
 
   /** The model this cluster serves. */

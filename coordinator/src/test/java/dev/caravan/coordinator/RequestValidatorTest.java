@@ -73,4 +73,17 @@ class RequestValidatorTest {
     assertEquals(GenerationError.Kind.INVALID_ARGUMENT, e.kind());
     assertEquals("prompt of 64 tokens does not fit the context length 64 (at least one position must be left to generate)", e.message());
   }
+
+  /**
+   * Found by GrpcApiFuzzTest: an unknown model name was repeated whole in the error, and a name of a few KiB made the
+   * status trailer larger than gRPC clients accept (the client saw INTERNAL "http2 exception" instead of NOT_FOUND).
+   */
+  @Test
+  void aLongUnknownModelNameIsCutInTheMessage() {
+    GenerationError e = refused(ok().setModel("m".repeat(100_000)));
+    assertEquals(GenerationError.Kind.NOT_FOUND, e.kind());
+    assertEquals("unknown model '" + "m".repeat(64) + "...' (100000 characters); this cluster serves 'stories260K'", e.message());
+    assertEquals("'" + "a".repeat(63) + "...' (65 characters)", RequestValidator.quoted("a".repeat(63) + "\uD83D\uDE00"), "a character is not split");
+    assertEquals("'" + "b".repeat(64) + "'", RequestValidator.quoted("b".repeat(64)));
+  }
 }

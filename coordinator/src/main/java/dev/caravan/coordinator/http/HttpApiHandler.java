@@ -3,6 +3,7 @@ package dev.caravan.coordinator.http;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import dev.caravan.coordinator.RequestValidator;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
@@ -10,6 +11,7 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.handler.codec.PrematureChannelClosureException;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
@@ -44,12 +46,15 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
 
   private final HttpContext ctx;
   private final ArrayDeque<FullHttpRequest> held = new ArrayDeque<>(); // pipelined requests waiting for the active one
+  private final BodyBudget.Share bodies; // this connection's share of the bytes of bodies the server holds
+  private boolean bodyHandedOff; // the request being handled went to a prepare thread, which gives its bytes back
   private Channel channel;
   private Exchange active; // the generation being answered, or null
 
-  HttpApiHandler(HttpContext ctx) {
+  HttpApiHandler(HttpContext ctx, BodyBudget.Share bodies) {
     super(false); // requests are released here, after they are handled (a held one later)
     this.ctx = ctx;
+    this.bodies = bodies;
   }
 
   @Override
@@ -74,20 +79,28 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
   }
 
   private void handleAndRelease(FullHttpRequest request) {
+    bodyHandedOff = false;
     try {
       handle(request);
     } catch (Throwable t) { // a bug: answered 500, logged here, never a stack trace to the client
       LOG.error("HTTP {} {} failed", request.method(), request.uri(), t);
       if (active == null) {
-        respond(Route.OTHER, HttpErrors.internal(), request.protocolVersion(), false);
+        respond(Route.OTHER, HttpErrors.internal(), answerVersion(request.protocolVersion()), false);
       }
     } finally {
+      if (!bodyHandedOff) {
+        bodies.giveBack(request.content().readableBytes());
+      }
       request.release();
     }
   }
 
   private void handle(FullHttpRequest request) {
-    HttpVersion version = request.protocolVersion();
+    HttpVersion version = answerVersion(request.protocolVersion());
+    if (request.protocolVersion().majorVersion() != 1) {
+      respond(Route.OTHER, HttpErrors.versionNotSupported(request.protocolVersion().text()), version, false);
+      return;
+    }
     if (!request.decoderResult().isSuccess()) {
       Throwable cause = request.decoderResult().cause();
       ApiError e = cause instanceof TooLongHttpHeaderException ? HttpErrors.headersTooLarge(ctx.settings.maxHeaderBytes())
@@ -130,7 +143,7 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
         if (model.equals(ctx.api.validator().modelId())) {
           respond(route, 200, ctx.responses.model(ctx.created), version, keepAlive);
         } else {
-          respond(route, new ApiError(404, HttpErrors.INVALID_REQUEST, "unknown model '" + model + "'; this cluster serves '" + ctx.api.validator().modelId() + "'", "model", "model_not_found"), version, keepAlive);
+          respond(route, new ApiError(404, HttpErrors.INVALID_REQUEST, "unknown model " + RequestValidator.quoted(model) + "; this cluster serves '" + ctx.api.validator().modelId() + "'", "model", "model_not_found"), version, keepAlive);
         }
       }
       case CHAT, COMPLETIONS -> generate(route, request, version, keepAlive);
@@ -158,7 +171,14 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
     ctx.openExchanges.incrementAndGet();
     byte[] body = ByteBufUtil.getBytes(request.content());
     try {
-      ctx.prepare.execute(() -> exchange.prepare(body));
+      ctx.prepare.execute(() -> {
+        try {
+          exchange.prepare(body);
+        } finally {
+          bodies.giveBack(body.length); // the body's bytes are read: no longer held
+        }
+      });
+      bodyHandedOff = true;
     } catch (RejectedExecutionException e) {
       exchange.refuse(HttpErrors.busy("the HTTP API has " + ctx.settings.prepareQueue() + " requests waiting to be read and tokenized; retry later"));
     }
@@ -218,7 +238,7 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
 
   @Override
   public void exceptionCaught(ChannelHandlerContext c, Throwable cause) {
-    if (cause instanceof IOException) {
+    if (cause instanceof IOException || cause instanceof PrematureChannelClosureException) { // the client went away (mid-request)
       LOG.debug("HTTP connection {}: {}", channel, cause.toString());
     } else {
       LOG.warn("HTTP connection {} failed; closing it", channel, cause);
@@ -242,6 +262,15 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
     if (!keepAlive) {
       f.addListener(ChannelFutureListener.CLOSE);
     }
+  }
+
+  /**
+   * The version to answer a request in: this is an HTTP/1.x server, so HTTP/1.0 for 1.0 and HTTP/1.1 otherwise (a later
+   * 1.x is answered as 1.1, RFC 9110 section 6.2; another major version gets a 505 in 1.1), never the version the
+   * client named.
+   */
+  static HttpVersion answerVersion(HttpVersion requested) {
+    return requested.majorVersion() == 1 && requested.minorVersion() == 0 ? HttpVersion.HTTP_1_0 : HttpVersion.HTTP_1_1;
   }
 
   /** Writes a whole JSON response; the caller closes the connection after it unless {@code keepAlive}. */

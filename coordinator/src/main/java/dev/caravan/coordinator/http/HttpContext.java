@@ -14,6 +14,8 @@ final class HttpContext {
   final ExecutorService prepare;
   /** Every open connection, to close them on shutdown. */
   final ChannelGroup channels;
+  /** Request bodies held over all connections ({@code --http-max-buffered-bytes}). */
+  final BodyBudget bodies;
   /** Generation requests not yet answered to the end. */
   final AtomicInteger openExchanges = new AtomicInteger();
   /** The {@code created} time of the model, in seconds (when this server started). */
@@ -26,6 +28,7 @@ final class HttpContext {
     this.metrics = new HttpMetrics(api.metrics().registry);
     this.responses = new OpenAiResponses(api.tokenizer(), api.validator().modelId());
     this.prepare = prepare;
+    this.bodies = new BodyBudget(settings.maxBufferedBytes());
     this.channels = channels;
     this.created = created;
   }

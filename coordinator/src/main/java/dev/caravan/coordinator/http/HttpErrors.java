@@ -1,5 +1,6 @@
 package dev.caravan.coordinator.http;
 
+import dev.caravan.coordinator.RequestValidator;
 import dev.caravan.coordinator.core.GenerationError;
 
 /**
@@ -58,6 +59,11 @@ final class HttpErrors {
     return new ApiError(414, INVALID_REQUEST, "the request line is longer than the " + maxBytes + " bytes accepted", null, "uri_too_long");
   }
 
+  /** A request line naming another major HTTP version than 1: 505, and the connection closes. */
+  static ApiError versionNotSupported(String version) {
+    return new ApiError(505, INVALID_REQUEST, "HTTP version " + RequestValidator.quoted(version) + " is not supported: send HTTP/1.1 (or HTTP/1.0)", null, "http_version_not_supported");
+  }
+
   static ApiError unauthorized() {
     return new ApiError(401, INVALID_REQUEST, "missing or incorrect API key: send it as 'Authorization: Bearer <key>'", null, "invalid_api_key");
   }
@@ -72,6 +78,11 @@ final class HttpErrors {
 
   static ApiError tooLarge(int maxBytes) {
     return new ApiError(413, INVALID_REQUEST, "the request body is larger than the " + maxBytes + " bytes accepted (--max-request-bytes)", null, "request_too_large");
+  }
+
+  /** An {@code Expect} header other than {@code 100-continue}: 417, and the connection closes. */
+  static ApiError expectationFailed(String expect) {
+    return new ApiError(417, INVALID_REQUEST, "the Expect header " + RequestValidator.quoted(String.valueOf(expect)) + " is not supported: only 100-continue is", null, "expectation_failed");
   }
 
   static ApiError busy(String message) {

@@ -43,12 +43,20 @@ public final class HttpServer implements AutoCloseable {
    * @param prepareQueue      bodies waiting for them; more are answered 429
    * @param writeBufferHigh   bytes a connection may have unsent before it counts as not writable (streams coalesce)
    * @param sendBufferBytes   the sockets' send buffer ({@code SO_SNDBUF}); 0 leaves it to the OS
+   * @param maxBufferedBytes  request bodies held at once over all connections (being read or waiting to be tokenized);
+   *                          past it a connection is answered 429 and closed: the coordinator's {@code --http-max-buffered-bytes}
    */
   public record Settings(String host, int port, int maxRequestBytes, int maxHeaderBytes, Duration requestTimeout, Duration idleTimeout, int ioThreads, int prepareThreads,
-                         int prepareQueue, int writeBufferHigh, int sendBufferBytes) {
+                         int prepareQueue, int writeBufferHigh, int sendBufferBytes, long maxBufferedBytes) {
+    /** The default of {@code --http-max-buffered-bytes}: 256 MiB. */
+    public static final long DEFAULT_MAX_BUFFERED_BYTES = 256L << 20;
+
     public Settings {
       if (port < 0 || port > 65535 || maxRequestBytes < 1 || maxHeaderBytes < 1024 || ioThreads < 1 || prepareThreads < 1 || prepareQueue < 1 || writeBufferHigh < 2 || sendBufferBytes < 0) {
         throw new IllegalArgumentException("invalid HTTP server settings");
+      }
+      if (maxBufferedBytes < maxRequestBytes) {
+        throw new IllegalArgumentException("the HTTP API's buffered bytes (" + maxBufferedBytes + ") must be at least the largest request (" + maxRequestBytes + ")");
       }
       if (requestTimeout.isNegative() || requestTimeout.isZero() || idleTimeout.isNegative() || idleTimeout.isZero()) {
         throw new IllegalArgumentException("the HTTP request and idle timeouts must be positive");
@@ -57,19 +65,23 @@ public final class HttpServer implements AutoCloseable {
 
     /**
      * The coordinator's settings: 16 KiB of headers, 2 event loop and 2 prepare threads, 64 bodies queued, Netty's 64 KiB
-     * write buffer, the OS's socket buffers.
+     * write buffer, the OS's socket buffers, 256 MiB of bodies held at once (or one request's worth, if more).
      */
     public static Settings of(String host, int port, int maxRequestBytes, Duration requestTimeout, Duration idleTimeout) {
-      return new Settings(host, port, maxRequestBytes, 16 << 10, requestTimeout, idleTimeout, 2, 2, 64, 64 << 10, 0);
+      return new Settings(host, port, maxRequestBytes, 16 << 10, requestTimeout, idleTimeout, 2, 2, 64, 64 << 10, 0, Math.max(DEFAULT_MAX_BUFFERED_BYTES, maxRequestBytes));
     }
 
     /** Other write buffer and socket send buffer sizes (tests make a slow client's backpressure show at once). */
     public Settings withBuffers(int writeBufferHigh, int sendBufferBytes) {
-      return new Settings(host, port, maxRequestBytes, maxHeaderBytes, requestTimeout, idleTimeout, ioThreads, prepareThreads, prepareQueue, writeBufferHigh, sendBufferBytes);
+      return new Settings(host, port, maxRequestBytes, maxHeaderBytes, requestTimeout, idleTimeout, ioThreads, prepareThreads, prepareQueue, writeBufferHigh, sendBufferBytes, maxBufferedBytes);
     }
 
     public Settings withPrepare(int threads, int queue) {
-      return new Settings(host, port, maxRequestBytes, maxHeaderBytes, requestTimeout, idleTimeout, ioThreads, threads, queue, writeBufferHigh, sendBufferBytes);
+      return new Settings(host, port, maxRequestBytes, maxHeaderBytes, requestTimeout, idleTimeout, ioThreads, threads, queue, writeBufferHigh, sendBufferBytes, maxBufferedBytes);
+    }
+
+    public Settings withMaxBufferedBytes(long bytes) {
+      return new Settings(host, port, maxRequestBytes, maxHeaderBytes, requestTimeout, idleTimeout, ioThreads, prepareThreads, prepareQueue, writeBufferHigh, sendBufferBytes, bytes);
     }
   }
 
@@ -116,6 +128,11 @@ public final class HttpServer implements AutoCloseable {
 
   public int port() {
     return ((InetSocketAddress) server.localAddress()).getPort();
+  }
+
+  /** Bytes of request bodies held now over all connections (see {@code --http-max-buffered-bytes}). */
+  public long bufferedBodyBytes() {
+    return ctx.bodies.used();
   }
 
   /** False: {@code /health} answers 503 and new generation requests are refused with 503 (draining); running ones go on. */

@@ -71,9 +71,9 @@ record OpenAiRequest(
       root = JSON.readTree(body);
     } catch (JsonProcessingException e) {
       JsonLocation at = e.getLocation();
-      throw HttpErrors.malformedJson(e.getOriginalMessage() + (at == null ? "" : " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")")).asException();
+      throw HttpErrors.malformedJson(jsonProblem(e.getOriginalMessage()) + (at == null ? "" : " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")")).asException();
     } catch (IOException e) {
-      throw HttpErrors.malformedJson(e.getMessage()).asException();
+      throw HttpErrors.malformedJson(jsonProblem(e.getMessage())).asException();
     }
     if (root == null || root.isMissingNode()) {
       throw HttpErrors.malformedJson("the body is empty; send a JSON object").asException();
@@ -82,6 +82,21 @@ record OpenAiRequest(
       throw HttpErrors.invalid(null, "the body must be a JSON object, not " + kind(root)).asException();
     }
     return parse(chat, (ObjectNode) root);
+  }
+
+  /**
+   * Jackson's description of what is wrong with a body, without the Java names it mentions (the type it was read as,
+   * the parser features and constraint methods to change): the client can act on the rest.
+   */
+  static String jsonProblem(String jackson) {
+    return String.valueOf(jackson)
+        .replaceAll("\\s*\\(bound as `[^`]*`\\)", "") // Trailing token ... (bound as `...JsonNode`)
+        .replaceAll(":?\\s*not allowed as per `[^`]*`", "")
+        .replaceAll("\\[Source: [^;\\]]*; (line: \\d+, column: \\d+)\\]", "$1") // (start marker at [Source: REDACTED (`...` disabled); line: 1, column: 1])
+        .replaceAll(", from `[^`]*`\\)", ")") // exceeds the maximum allowed (1000, from `StreamReadConstraints.getMaxNestingDepth()`)
+        .replaceAll(":?\\s*enable `[^`]*` to allow", "")
+        .replaceAll("\\s*\\(not recognized as one since Feature '[A-Z_]+' not enabled for parser\\)", "")
+        .replaceAll("\\s*`[^`]*`", "");
   }
 
   static OpenAiRequest parse(boolean chat, ObjectNode o) {

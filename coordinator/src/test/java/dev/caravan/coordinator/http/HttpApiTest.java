@@ -360,7 +360,7 @@ class HttpApiTest {
   @Test
   void aRequestPastItsDeadlineIs504() throws Exception {
     f = new HttpFixture(model, tokenizer, new SchedulerConfig(4, 4, 64, 1), Duration.ofSeconds(5),
-        new HttpServer.Settings("127.0.0.1", 0, 1 << 20, 16 << 10, Duration.ofMillis(1), Duration.ofMinutes(2), 2, 2, 64, 64 << 10, 0), HttpAuth.ALLOW_ALL);
+        new HttpServer.Settings("127.0.0.1", 0, 1 << 20, 16 << 10, Duration.ofMillis(1), Duration.ofMinutes(2), 2, 2, 64, 64 << 10, 0, HttpServer.Settings.DEFAULT_MAX_BUFFERED_BYTES), HttpAuth.ALLOW_ALL);
     // 400 tokens cannot be generated within the millisecond the request has
     HttpResponse<String> r = f.post("/v1/completions", "{\"prompt\": \"Hi\", \"max_tokens\": 400, \"ignore_eos\": true}");
     assertEquals(504, r.statusCode());

@@ -20,6 +20,7 @@ import dev.caravan.engine.tokenizer.ChatPrompt;
 import dev.caravan.engine.tokenizer.Tokenizer;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -229,5 +230,23 @@ class HttpRequestMappingTest {
     assertEquals(404, a.status());
     assertEquals("model_not_found", a.code());
     assertEquals("model", a.param());
+  }
+
+  /**
+   * Found by HttpApiFuzzTest: Jackson's messages named Java types and settings ("bound as
+   * `com.fasterxml.jackson.databind.JsonNode`", "`DeserializationFeature.FAIL_ON_TRAILING_TOKENS`",
+   * "`StreamReadConstraints.getMaxNestingDepth()`"); the client now reads only what is wrong and where.
+   */
+  @Test
+  void malformedJsonIsDescribedWithoutJavaNames() {
+    String deep = "{\"prompt\": \"Hi\", \"x\": " + "[".repeat(5000) + "]".repeat(5000) + "}";
+    Map<String, String> expected = new java.util.LinkedHashMap<>();
+    expected.put("{\"prompt\": \"Hi\"} \"x\"", "the body is not valid JSON: Trailing token (of type VALUE_STRING) found after value (line 1, column 18)");
+    expected.put("{\"prompt\": \"Hi\"", "the body is not valid JSON: Unexpected end-of-input: expected close marker for Object (start marker at line: 1, column: 1) (line 1, column 16)");
+    expected.put(deep, "the body is not valid JSON: Document nesting depth (1001) exceeds the maximum allowed (1000)");
+    expected.put("{\"prompt\": NaN}", "the body is not valid JSON: Non-standard token 'NaN' (line 1, column 15)");
+    expected.put("{\"prompt\": " + "1".repeat(2000) + "}", "the body is not valid JSON: Number value length (2000) exceeds the maximum allowed (1000)");
+    expected.put("// note\n{}", "the body is not valid JSON: Unexpected character ('/' (code 47)): maybe a (non-standard) comment? (line 1, column 1)");
+    expected.forEach((body, message) -> assertEquals(message, refused(false, body).message(), body.length() > 60 ? body.substring(0, 60) : body));
   }
 }

@@ -11,6 +11,7 @@ import dev.caravan.engine.model.LlamaModel;
 import dev.caravan.engine.tensor.Parallel;
 import dev.caravan.engine.tokenizer.Tokenizer;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -133,7 +134,7 @@ class HttpTransportTest {
 
   @Test
   void aBodyOverTheLimitIs413AndTheConnectionCloses() throws Exception {
-    fixture(new HttpServer.Settings("127.0.0.1", 0, 1024, 16 << 10, Duration.ofMinutes(2), Duration.ofMinutes(2), 2, 2, 64, 64 << 10, 0));
+    fixture(new HttpServer.Settings("127.0.0.1", 0, 1024, 16 << 10, Duration.ofMinutes(2), Duration.ofMinutes(2), 2, 2, 64, 64 << 10, 0, HttpServer.Settings.DEFAULT_MAX_BUFFERED_BYTES));
     String big = "{\"prompt\": \"" + "a".repeat(2000) + "\"}";
     HttpResponse<String> r = f.post("/v1/completions", big);
     assertEquals(413, r.statusCode());
@@ -150,6 +151,122 @@ class HttpTransportTest {
     }
     assertEquals(200, f.get("/health").statusCode(), "the server goes on");
     assertEquals(2.0, f.httpRequests("/v1/completions", 413));
+  }
+
+  /**
+   * Found by HttpApiFuzzTest: an Expect header other than 100-continue got Netty's bare 417 with an empty body; it is
+   * OpenAI's error shape naming the header, and the connection closes.
+   */
+  @Test
+  void anUnsupportedExpectationIs417NamingIt() throws Exception {
+    fixture(HttpFixture.settings());
+    try (RawHttp c = new RawHttp(f.server.port())) {
+      c.send(RawHttp.post("/v1/completions", "{\"prompt\": \"Hi\", \"max_tokens\": 1}", "Expect: 200-ok\r\n"));
+      RawHttp.Response r = c.read();
+      assertEquals(417, r.status());
+      JsonNode e = HttpFixture.JSON.readTree(r.body()).get("error");
+      assertEquals("the Expect header '200-ok' is not supported: only 100-continue is", e.get("message").asText());
+      assertEquals("expectation_failed", e.get("code").asText());
+      assertTrue(c.closedByServer());
+    }
+    assertEquals(200, f.get("/health").statusCode(), "the server goes on");
+    assertEquals(1.0, f.httpRequests("/v1/completions", 417));
+  }
+
+  /**
+   * Found by HttpApiFuzzTest: a request line naming HTTP/2.0 was answered "HTTP/2.0 200 OK" in HTTP/1.1's text format.
+   * Answers are always HTTP/1.x: another major version is 505, a later 1.x is answered as 1.1.
+   */
+  @Test
+  void answersAreHttp1WhateverVersionTheRequestNames() throws Exception {
+    fixture(HttpFixture.settings());
+    for (String version : new String[] {"HTTP/2.0", "HTTP/9.9", "HTTP/1.2"}) {
+      try (java.net.Socket s = new java.net.Socket("127.0.0.1", f.server.port())) {
+        s.setSoTimeout(60_000);
+        s.getOutputStream().write(("GET /health " + version + "\r\nHost: x\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+        String answer = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8); // read to the close
+        if (version.equals("HTTP/1.2")) {
+          assertTrue(answer.startsWith("HTTP/1.1 200 OK\r\n"), answer);
+        } else {
+          assertTrue(answer.startsWith("HTTP/1.1 505 HTTP Version Not Supported\r\n"), answer);
+          JsonNode e = HttpFixture.JSON.readTree(answer.substring(answer.indexOf("\r\n\r\n") + 4)).get("error");
+          assertEquals("HTTP version '" + version + "' is not supported: send HTTP/1.1 (or HTTP/1.0)", e.get("message").asText());
+          assertEquals("http_version_not_supported", e.get("code").asText());
+        }
+      }
+    }
+  }
+
+  /**
+   * Found by HttpApiFuzzTest: a client that closed the connection in the middle of a request's body made the server log
+   * a warning with a stack trace each time (a log any client could flood). It is a debug line, like other disconnects.
+   */
+  @Test
+  void aClientThatLeavesMidBodyIsNoWarning() throws Exception {
+    fixture(HttpFixture.settings());
+    ch.qos.logback.classic.Logger log = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(HttpApiHandler.class);
+    ch.qos.logback.classic.Level level = log.getLevel();
+    List<ch.qos.logback.classic.spi.ILoggingEvent> logged = new java.util.concurrent.CopyOnWriteArrayList<>(); // (logged on the event loops)
+    ch.qos.logback.core.AppenderBase<ch.qos.logback.classic.spi.ILoggingEvent> events = new ch.qos.logback.core.AppenderBase<>() {
+      @Override
+      protected void append(ch.qos.logback.classic.spi.ILoggingEvent e) {
+        logged.add(e);
+      }
+    };
+    events.start();
+    log.addAppender(events);
+    log.setLevel(ch.qos.logback.classic.Level.DEBUG);
+    try {
+      for (int i = 0; i < 3; i++) {
+        try (RawHttp c = new RawHttp(f.server.port())) {
+          c.send("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"prompt\": ");
+        }
+      }
+      await("the server logs the three disconnects", () -> logged.stream().filter(e -> String.valueOf(e.getFormattedMessage()).contains("Channel closed while still aggregating")
+          || e.getThrowableProxy() != null && e.getThrowableProxy().getMessage().contains("Channel closed while still aggregating")).count() == 3);
+      assertTrue(logged.stream().noneMatch(e -> e.getLevel().isGreaterOrEqual(ch.qos.logback.classic.Level.WARN)), () -> "warnings: " + logged);
+      assertEquals(200, f.get("/health").statusCode(), "the server goes on");
+    } finally {
+      log.setLevel(level);
+      log.detachAppender(events);
+    }
+  }
+
+  /**
+   * The known gap the fuzzing brief named: each body was bounded, but not all of them together, so many connections
+   * could each hold one. Bodies held at once are bounded by --http-max-buffered-bytes: past it a connection is answered
+   * 429 and closed, and what a connection held is free again once its request is read or it closes.
+   */
+  @Test
+  void bodiesHeldAtOnceAreBoundedOverAllConnections() throws Exception {
+    fixture(new HttpServer.Settings("127.0.0.1", 0, 1024, 16 << 10, Duration.ofMinutes(2), Duration.ofMinutes(2), 2, 2, 64, 64 << 10, 0, 2048));
+    String part = "{\"prompt\": \"Hi\", \"max_tokens\": 1, \"temperature\": 0, \"pad\": \"" + "a".repeat(830); // 890 bytes of a 1000-byte body
+    RawHttp first = new RawHttp(f.server.port());
+    RawHttp second = new RawHttp(f.server.port());
+    try (RawHttp third = new RawHttp(f.server.port())) {
+      first.send("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + part);
+      second.send("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + part);
+      await("the server holds both bodies", () -> f.server.bufferedBodyBytes() == 2 * part.length());
+      third.send("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + part);
+      RawHttp.Response r = third.read();
+      assertEquals(429, r.status());
+      JsonNode e = HttpFixture.JSON.readTree(r.body()).get("error");
+      String m = e.get("message").asText();
+      assertTrue(m.startsWith("the HTTP API holds ") && m.endsWith(" bytes of request bodies already, its limit is 2048 (--http-max-buffered-bytes); retry later"), m);
+      assertEquals("rate_limit_exceeded", e.get("code").asText());
+      assertTrue(third.closedByServer());
+      // the first request completes: its body is read, tokenized and answered, and its bytes are free again
+      String rest = "\"}";
+      first.send(rest + " ".repeat(1000 - part.length() - rest.length()));
+      assertEquals(200, first.read().status());
+      second.close(); // the second client leaves mid-body
+      await("every byte is given back", () -> f.server.bufferedBodyBytes() == 0);
+    } finally {
+      first.close();
+      second.close();
+    }
+    assertEquals(200, f.post("/v1/completions", "{\"prompt\": \"Hi\", \"max_tokens\": 1}").statusCode(), "the server goes on");
+    assertEquals(1.0, f.httpRequests("/v1/completions", 429));
   }
 
   @Test
@@ -174,7 +291,7 @@ class HttpTransportTest {
 
   @Test
   void anIdleKeepAliveConnectionIsClosed() throws Exception {
-    fixture(new HttpServer.Settings("127.0.0.1", 0, 1 << 20, 16 << 10, Duration.ofMinutes(2), Duration.ofMillis(200), 2, 2, 64, 64 << 10, 0));
+    fixture(new HttpServer.Settings("127.0.0.1", 0, 1 << 20, 16 << 10, Duration.ofMinutes(2), Duration.ofMillis(200), 2, 2, 64, 64 << 10, 0, HttpServer.Settings.DEFAULT_MAX_BUFFERED_BYTES));
     try (RawHttp c = new RawHttp(f.server.port())) {
       c.send(RawHttp.get("/health"));
       assertEquals(200, c.read().status());

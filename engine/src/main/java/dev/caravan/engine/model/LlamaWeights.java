@@ -154,15 +154,23 @@ public final class LlamaWeights {
     }
   }
 
+  /** The layer of a {@code blk.N.*} tensor, or -1 when N is not a layer number (no range holds such a tensor). */
+  private static int layerOf(String name) {
+    int dot = name.indexOf('.', 4);
+    try {
+      return dot > 4 ? Integer.parseInt(name, 4, dot, 10) : -1;
+    } catch (NumberFormatException e) {
+      return -1;
+    }
+  }
+
   /** Bytes of all tensors of {@code range} (for progress bars and capacity planning). */
   public static long bytesOf(GgufFile file, LlamaConfig c, LayerRange range) {
     long sum = 0;
     for (GgufTensorInfo t : file.tensors()) {
       String n = t.name();
       if (n.startsWith("blk.")) {
-        int dot = n.indexOf('.', 4);
-        int layer = dot > 4 ? Integer.parseInt(n.substring(4, dot)) : -1;
-        if (range.contains(layer)) {
+        if (range.contains(layerOf(n))) {
           sum += t.byteSize();
         }
       } else if (n.equals("token_embd.weight")) {

@@ -10,6 +10,7 @@ import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.filter.Filter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
 import java.lang.reflect.Method;
+import java.time.Duration;
 import java.time.ZonedDateTime;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -40,6 +41,13 @@ final class JinjaChatTemplate implements ChatTemplate {
   /** Context key holding the render's time for {@code strftime_now}. */
   private static final String NOW_KEY = "__caravan_now";
 
+  /** The most characters a rendering, and any string or loop output in it, may hold. */
+  static final long MAX_RENDERED_CHARS = 32L << 20;
+  /** The most elements of a list or map a template may build. */
+  static final int MAX_COLLECTION_SIZE = 1 << 20;
+  /** The longest one rendering may run (tests shorten it). */
+  static volatile Duration maxRenderTime = Duration.ofSeconds(10);
+
   private static final Jinjava JINJAVA = createJinjava();
 
   private final String source;
@@ -62,6 +70,13 @@ final class JinjaChatTemplate implements ChatTemplate {
         .withLstripBlocks(true)
         .withEnableRecursiveMacroCalls(true)
         .withMaxMacroRecursionDepth(64)
+        // a model's template is code from the model file: bound what one rendering may build and how long it may run
+        .withMaxRenderDepth(64)
+        .withMaxOutputSize(MAX_RENDERED_CHARS)
+        .withMaxStringLength(MAX_RENDERED_CHARS)
+        .withMaxListSize(MAX_COLLECTION_SIZE)
+        .withMaxMapSize(MAX_COLLECTION_SIZE)
+        .withNodePreProcessor((node, interpreter) -> RenderDeadline.check())
         .withLegacyOverrides(LegacyOverrides.newBuilder()
             .withEvaluateMapKeys(true)
             .withIterateOverMapKeys(true)
@@ -111,6 +126,26 @@ final class JinjaChatTemplate implements ChatTemplate {
     return Strftime.format(format, now instanceof ZonedDateTime t ? t : ZonedDateTime.now());
   }
 
+  /**
+   * When the rendering on this thread must end: checked before every node jinjava renders (a loop's body, each
+   * iteration of a loop inside it). Thrown as an {@link Error} because jinjava turns exceptions inside a template into
+   * template errors and goes on.
+   */
+  private static final class RenderDeadline extends Error {
+    private static final long serialVersionUID = 1L;
+    private static final ThreadLocal<long[]> DEADLINE = ThreadLocal.withInitial(() -> new long[] {Long.MAX_VALUE});
+
+    private RenderDeadline() {
+      super(null, null, false, false);
+    }
+
+    static void check() {
+      if (System.nanoTime() - DEADLINE.get()[0] > 0) {
+        throw new RenderDeadline();
+      }
+    }
+  }
+
   /** Carries a template's raise_exception message out through jinjava. */
   private static final class TemplateRaised extends RuntimeException {
     private static final long serialVersionUID = 1L;
@@ -138,7 +173,20 @@ final class JinjaChatTemplate implements ChatTemplate {
     bindings.put("strftime_now", true);
     bindings.put(NOW_KEY, options.now());
 
-    RenderResult result = JINJAVA.renderForResult(prepared, bindings);
+    RenderResult result;
+    Duration limit = maxRenderTime;
+    long[] deadline = RenderDeadline.DEADLINE.get();
+    deadline[0] = System.nanoTime() + limit.toNanos();
+    try {
+      result = JINJAVA.renderForResult(prepared, bindings);
+      RenderDeadline.check(); // a deadline met inside a function call (a macro) is reported as that call's error
+    } catch (RenderDeadline e) {
+      throw new ChatTemplateException("the chat template did not finish rendering within " + limit.toMillis() + " ms");
+    } catch (OutOfMemoryError e) {
+      throw new ChatTemplateException("the chat template ran out of memory while rendering");
+    } finally {
+      deadline[0] = Long.MAX_VALUE;
+    }
     List<String> fatal = new ArrayList<>();
     for (TemplateError e : result.getErrors()) {
       String raised = raisedMessage(e);
@@ -146,13 +194,24 @@ final class JinjaChatTemplate implements ChatTemplate {
         throw new ChatTemplateException("the chat template raised an exception: " + raised);
       }
       if (e.getSeverity() == TemplateError.ErrorType.FATAL) {
-        fatal.add("line " + e.getLineno() + ": " + e.getMessage());
+        fatal.add("line " + e.getLineno() + ": " + withoutJavaNames(String.valueOf(e.getMessage())));
       }
     }
     if (!fatal.isEmpty()) {
       throw new ChatTemplateException("the chat template failed to render: " + String.join("; ", fatal));
     }
     return result.getOutput();
+  }
+
+  /**
+   * A jinjava error message as the template's author (and a client) should read it: without Java's exception and class
+   * names ("InterpretException: ...", "class java.lang.String").
+   */
+  static String withoutJavaNames(String message) {
+    if (message.contains("OutOfMemoryError")) {
+      return "ran out of memory";
+    }
+    return message.replaceAll("\\b(?:[a-z][a-z0-9_]*\\.)+([A-Z][A-Za-z0-9_$]*)", "$1").replaceAll("\\b[A-Z][A-Za-z0-9_$]*(?:Exception|Error): ", "");
   }
 
   /** The raise_exception message inside a template error, if that is what it is. */
