@@ -146,7 +146,7 @@ public final class MalformedRequests {
       if (!(cause instanceof InvalidProtocolBufferException) && grpc != null && grpc.getStatus().getCode() == Status.Code.RESOURCE_EXHAUSTED) {
         return Status.RESOURCE_EXHAUSTED.withDescription(grpc.getStatus().getDescription());
       }
-      String why = cause.getMessage() != null ? cause.getMessage() : "it is not a valid " + prototype.getDescriptorForType().getFullName() + " message";
+      String why = cause.getMessage() != null ? plain(cause.getMessage()) : "it is not a valid " + prototype.getDescriptorForType().getFullName() + " message";
       return Status.INVALID_ARGUMENT.withDescription("malformed request: " + why);
     }
 
@@ -159,5 +159,19 @@ public final class MalformedRequests {
     public Class<Q> getMessageClass() {
       return real.getMessageClass();
     }
+  }
+
+  /**
+   * The parser's message in terms a client can act on: its first sentence only (protobuf goes on with advice to Java
+   * programmers, "Use CodedInputStream.setSizeLimit() to increase the size limit"), with the parser's class name gone.
+   */
+  static String plain(String parserMessage) {
+    String first = parserMessage.strip().split("\\.\\s", 2)[0];
+    if (first.endsWith(".")) {
+      first = first.substring(0, first.length() - 1);
+    }
+    first = first.replace("CodedInputStream encountered", "the parser found").replace("Protocol message", "the message")
+        .replace("protocol message", "the message");
+    return first.isBlank() ? "it is not valid protobuf" : first;
   }
 }

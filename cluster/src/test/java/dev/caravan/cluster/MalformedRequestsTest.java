@@ -1,6 +1,7 @@
 package dev.caravan.cluster;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -77,6 +78,32 @@ class MalformedRequestsTest {
     StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> releaseRaw(new byte[] {0x00, 0x01}));
     assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), e.getStatus().toString());
     assertTrue(e.getStatus().getDescription().startsWith("malformed request: "), e.getStatus().getDescription());
+  }
+
+  /**
+   * Found by GrpcApiFuzzTest (20 000 cases): a length prefix near 2^31 was refused with protobuf's advice to Java
+   * programmers ("Use CodedInputStream.setSizeLimit() to increase the size limit"); descriptions keep the parser's first
+   * sentence only, without its class names.
+   */
+  @Test
+  void parserMessagesReachTheClientWithoutJavaAdvice() {
+    byte[][] cases = {
+        {0x0A, (byte) 0xF0, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, 0x07, 'a'}, // field 1, length 2^31 - 16
+        {0x0A, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, 0x01}, // overlong varint
+        {0x0A, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, 0x0F}, // negative length
+        {0x0A, 0x05, 'a'}}; // truncated
+    for (byte[] bytes : cases) {
+      StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> releaseRaw(bytes));
+      String d = e.getStatus().getDescription();
+      assertTrue(e.getStatus().getCode() == Status.Code.INVALID_ARGUMENT || e.getStatus().getCode() == Status.Code.RESOURCE_EXHAUSTED, e.getStatus().toString());
+      assertTrue(d.length() > "malformed request: ".length() + 10, d);
+      assertFalse(d.contains("CodedInputStream") || d.contains("()") || d.contains("May be malicious"), d);
+    }
+    assertEquals("the message was too large",
+        MalformedRequests.plain("Protocol message was too large.  May be malicious.  Use CodedInputStream.setSizeLimit() to increase the size limit."));
+    assertEquals("the parser found a malformed varint", MalformedRequests.plain("CodedInputStream encountered a malformed varint."));
+    assertEquals("the message had too many levels of nesting",
+        MalformedRequests.plain("Protocol message had too many levels of nesting.  May be malicious.  Use CodedInputStream.setRecursionLimit() to increase the depth limit."));
   }
 
   @Test

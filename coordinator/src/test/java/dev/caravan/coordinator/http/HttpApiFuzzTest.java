@@ -253,6 +253,7 @@ class HttpApiFuzzTest {
         }
       } else {
         b.write(body.readAllBytes()); // HTTP/1.0: to the end of the connection
+        complete = !body.left(); // unless the client left first: then the end was the client's, not the server's
       }
     } catch (SocketException e) {
       complete = false;
@@ -747,7 +748,7 @@ class HttpApiFuzzTest {
       case 6 -> splice(b, b.length, 0, e.bytes); // after it
       case 7 -> { // a value nested deep
         int depth = 100 + (int) (e.at * 3000);
-        yield splice(b, b.length - 1, 0, (", \"nest\": " + "[".repeat(depth) + "]".repeat(depth)).getBytes(StandardCharsets.US_ASCII));
+        yield splice(b, Math.max(0, b.length - 1), 0, (", \"nest\": " + "[".repeat(depth) + "]".repeat(depth)).getBytes(StandardCharsets.US_ASCII));
       }
       default -> { // a string holding raw bytes that may not be UTF-8
         byte[] s = new byte[e.bytes.length + 12];
