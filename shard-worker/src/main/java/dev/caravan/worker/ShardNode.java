@@ -128,22 +128,20 @@ public final class ShardNode implements AutoCloseable {
 
   /**
    * Keeps the layers of every stage of {@code plan} loaded and warm, for a spare that may take any of them over: opens
-   * what is not open yet (on the calling thread, as {@link #install} does) and runs each newly opened range once on the
-   * compute thread; ranges of older plans are closed. Blocks until done.
+   * what is not open yet (on the calling thread, as {@link #install} does) and runs each newly opened range on the
+   * compute thread for its share of {@code warmUp} (at least once); ranges of older plans are closed. Blocks until done.
    *
    * @return how many ranges were opened now
    */
-  public int warmAsSpare(Plan plan) throws IOException {
+  public int warmAsSpare(Plan plan, java.time.Duration warmUp) throws IOException {
+    java.time.Duration share = warmUp.dividedBy(Math.max(1, plan.stages().size()));
     java.util.Set<dev.caravan.engine.model.LayerRange> ranges = new java.util.HashSet<>();
     int opened = 0;
     for (StageAssignment s : plan.stages()) {
       ranges.add(s.range());
       if (host.prepareSpare(s.range())) {
         opened++;
-        router.onCompute(() -> {
-          host.warmUp(s.range());
-          return null;
-        }).join();
+        router.onCompute(() -> host.warmUp(s.range(), share)).join();
         warmFramePath(s, plan.stages().size());
       }
     }

@@ -61,7 +61,8 @@ public final class ShardWorker implements AutoCloseable {
       long memoryLimitBytes,
       long kvBudgetBytes,
       Duration idleTimeout,
-      Duration drainTimeout) {}
+      Duration drainTimeout,
+      Duration spareWarmUp) {}
 
   private final Config config;
   private final String modelId;
@@ -276,7 +277,7 @@ public final class ShardWorker implements AutoCloseable {
     spareFor = epoch;
     try {
       long t0 = System.nanoTime();
-      int opened = node.warmAsSpare(plan);
+      int opened = node.warmAsSpare(plan, config.spareWarmUp());
       LOG.info("warm as a spare for plan #{}: {} stage range(s), {} opened now, in {} ms (t={} ms)", epoch, plan.stages().size(), opened, (System.nanoTime() - t0) / 1_000_000, System.nanoTime() / 1_000_000);
     } catch (IOException | RuntimeException e) {
       LOG.error("cannot warm the ranges of {} as a spare", plan, e);

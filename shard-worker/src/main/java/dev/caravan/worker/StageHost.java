@@ -16,6 +16,7 @@ import dev.caravan.proto.v1.StageError;
 import dev.caravan.proto.v1.StageStatus;
 import io.grpc.Status;
 import java.io.IOException;
+import java.time.Duration;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -138,26 +139,37 @@ final class StageHost implements AutoCloseable {
   }
 
   /**
-   * Runs a spare range once, a prompt-sized batch and then one decode token on a throwaway cache, so its weights are
-   * paged in and both code paths compiled before a failover needs them. Compute thread.
+   * Runs a spare range over and over for {@code budget} — a prompt-sized batch, then a few decode tokens, on a throwaway
+   * cache — and at least once, so its weights are paged in and both code paths compiled (by the JIT's optimizing tier,
+   * which wants many runs, not one) before a failover needs them. Compute thread. Returns the passes run.
    */
-  void warmUp(LayerRange range) {
+  int warmUp(LayerRange range, Duration budget) {
     LlamaModel model = spareRanges.get(range);
     if (model == null) {
-      return;
+      return 0;
     }
     LayerStack compute = model.layers();
-    KvCache cache = compute.newCache(32);
     int dim = compute.config().dim();
-    for (int tokens : new int[] {16, 1}) {
-      Batch batch = new Batch(tokens);
-      for (int i = 0; i < tokens; i++) {
-        batch.add(1, cache.length() + i, cache, i == tokens - 1);
+    long end = System.nanoTime() + budget.toNanos();
+    int passes = 0;
+    do {
+      KvCache cache = compute.newCache(32);
+      for (int tokens : new int[] {16, 1, 1, 1, 1}) {
+        Batch batch = new Batch(tokens);
+        int start = cache.length();
+        for (int i = 0; i < tokens; i++) {
+          batch.add(1, start + i, cache, i == tokens - 1);
+        }
+        float[] hidden = compute.isFirst() ? null : new float[tokens * dim]; // [tokens, dim]
+        compute.forward(batch, hidden, new float[compute.outputSize(batch)]);
       }
-      float[] hidden = compute.isFirst() ? null : new float[tokens * dim];
-      compute.forward(batch, hidden, new float[compute.outputSize(batch)]);
-    }
+      passes++;
+    } while (System.nanoTime() < end && passes < MAX_WARM_UP_PASSES);
+    return passes;
   }
+
+  /** Enough passes for the JIT on the smallest models; bigger ones reach the time budget first. */
+  private static final int MAX_WARM_UP_PASSES = 400;
 
   /**
    * Serves frames of {@code epoch} — a warm-up epoch below every real one — through the spare range of {@code stage},

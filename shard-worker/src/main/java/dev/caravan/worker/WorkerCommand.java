@@ -55,6 +55,9 @@ public final class WorkerCommand implements Callable<Integer> {
   @Option(names = "--drain-timeout", defaultValue = "PT30S", description = "On SIGTERM, wait this long for sessions to finish before leaving (default: ${DEFAULT-VALUE}).")
   Duration drainTimeout;
 
+  @Option(names = "--spare-warm-up", defaultValue = "PT2S", description = "As a spare, run the layers it may take over for this long after each plan change (split over the plan's stages, at least one pass each), so the JIT has compiled them when a failover comes; ISO-8601 (default: ${DEFAULT-VALUE}).")
+  Duration spareWarmUp;
+
   @Option(names = "--exit-with-parent", hidden = true, description = "Exit when stdin closes (the parent process died).")
   boolean exitWithParent;
 
@@ -73,9 +76,11 @@ public final class WorkerCommand implements Callable<Integer> {
         .ports(cluster.grpcPort(), cluster.metricsPort(), cluster.hazelcastPort())
         .positive(idleTimeout, "--idle-timeout")
         .notNegative(drainTimeout, "--drain-timeout")
+        .notNegative(spareWarmUp, "--spare-warm-up")
+        .check(spareWarmUp.compareTo(Duration.ofMinutes(5)) <= 0, "--spare-warm-up must be at most PT5M, not " + spareWarmUp)
         .join(join);
     SecurityOptions.Resolved secured = security.resolve();
-    ShardWorker worker = new ShardWorker(new ShardWorker.Config(modelFile, join, cluster.clusterName(), cluster.host(), cluster.grpcPort(), cluster.hazelcastPort(), cluster.metricsPort(), threads, framesInFlight, memoryLimit, kvBudget, idleTimeout, drainTimeout), secured.tls(), secured.secret());
+    ShardWorker worker = new ShardWorker(new ShardWorker.Config(modelFile, join, cluster.clusterName(), cluster.host(), cluster.grpcPort(), cluster.hazelcastPort(), cluster.metricsPort(), threads, framesInFlight, memoryLimit, kvBudget, idleTimeout, drainTimeout, spareWarmUp), secured.tls(), secured.secret());
     Runtime.getRuntime().addShutdownHook(new Thread(worker::drain, "caravan-drain"));
     worker.start();
     worker.awaitTermination();

@@ -187,8 +187,8 @@ class ShardServiceTest {
     String n2 = Pipelines.name("spare");
     try (ShardNode spare = new ShardNode(model, 1, Channels.IN_PROCESS + n2, InProcessServerBuilder.forName(n2), 4)) {
       Plan plan = Pipelines.twoStages(1, reference.model.config().layers(), 3, w0.address(), w1.address());
-      assertEquals(2, spare.warmAsSpare(plan), "both ranges opened and run once through its own frame path");
-      assertEquals(0, spare.warmAsSpare(plan), "already open");
+      assertEquals(2, spare.warmAsSpare(plan, java.time.Duration.ZERO), "both ranges opened and run once through its own frame path");
+      assertEquals(0, spare.warmAsSpare(plan, java.time.Duration.ZERO), "already open");
       assertEquals(0, spare.stageCount().get(5, TimeUnit.SECONDS), "the warm-up serves no plan");
 
       toStage0.send(frame(1, 1, sink.address, "s:d", 0, 1, 30), null);

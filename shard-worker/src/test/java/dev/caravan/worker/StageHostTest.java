@@ -153,4 +153,19 @@ class StageHostTest {
     assertEquals(0, first.sessionCount());
     assertEquals("FAILED_PRECONDITION", first.process(frame(2, 1, SINK, "s:1", 1, 2)).getError().getCode());
   }
+
+  /** A spare runs its range at least once, and over and over while its time budget lasts (the JIT's optimizing tier needs many runs). */
+  @Test
+  void aSpareWarmsItsRangeForItsTimeBudget() throws Exception {
+    StageHost spare = new StageHost(model, parallel, new WorkerMetrics(), () -> "in-process:spare");
+    try {
+      dev.caravan.engine.model.LayerRange range = plan.stages().get(1).range();
+      assertEquals(0, spare.warmUp(range, java.time.Duration.ofSeconds(1)), "no range opened, nothing run");
+      assertTrue(spare.prepareSpare(range));
+      assertEquals(1, spare.warmUp(range, java.time.Duration.ZERO), "once without a budget");
+      assertTrue(spare.warmUp(range, java.time.Duration.ofMillis(300)) > 1, "again and again within the budget");
+    } finally {
+      spare.close();
+    }
+  }
 }
