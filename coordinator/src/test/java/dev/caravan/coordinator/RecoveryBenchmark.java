@@ -34,7 +34,7 @@ import java.util.regex.Pattern;
  * stream runs so its code is compiled, as it would be in a cluster that serves.
  *
  * <pre>
- *   RecoveryBenchmark [--trials 20] [--stages 2] [--spares 0,1] [--before 4] [--after 12] NAME=GGUF ...
+ *   RecoveryBenchmark [--trials 20] [--stages 2] [--spares 0,1] [--before 4] [--after 12] [--worker-arg ARG ...] NAME=GGUF ...
  * </pre>
  * {@code stories260K} as a NAME with no file means the shared test model. The table's "undisturbed" column is the same
  * request without a fault: time to first token / pause between tokens, for scale (re-prefill recomputes the prompt and
@@ -46,6 +46,9 @@ public final class RecoveryBenchmark {
   private static final Pattern EPOCH = Pattern.compile("plan #(\\d+)");
 
   /** One trial: the gap and its phases in ms (NaN: not seen). */
+  /** Extra arguments for every worker (--worker-arg, e.g. --spare-warm-up=PT10S). */
+  private static final List<String> WORKER_ARGS = new ArrayList<>();
+
   record Trial(int stage, double gap, double detect, double replan, double load, double prefill, boolean sameTokens) {}
 
   /** What the same request costs undisturbed: time to first token and the median pause between tokens, ms. */
@@ -70,6 +73,7 @@ public final class RecoveryBenchmark {
         case "--before" -> before = Integer.parseInt(args[++i]);
         case "--after" -> after = Integer.parseInt(args[++i]);
         case "--spares" -> spares = Arrays.stream(args[++i].split(",")).map(Integer::parseInt).toList();
+        case "--worker-arg" -> WORKER_ARGS.add(args[++i]);
         default -> {
           String[] kv = args[i].split("=", 2);
           models.add(new String[] {kv[0], kv.length > 1 ? kv[1] : TestData.stories260K().toString()});
@@ -102,7 +106,7 @@ public final class RecoveryBenchmark {
     try (LocalCluster cluster = LocalCluster.start(model, "recovery-" + name + "-" + spares, coordinatorArgs.toArray(String[]::new))) {
       List<LocalCluster.Node> workers = new ArrayList<>();
       for (int i = 0; i < stages + spares; i++) {
-        workers.add(cluster.addWorker());
+        workers.add(cluster.addWorker(WORKER_ARGS.toArray(String[]::new)));
       }
       cluster.awaitServing(stages, Duration.ofSeconds(180));
       awaitSpares(cluster, workers, spares);
@@ -117,7 +121,7 @@ public final class RecoveryBenchmark {
         System.out.printf(Locale.ROOT, "trial %2d: killed stage %d  gap %7.0f ms  detect %6.0f  re-plan %6.0f  load %6.0f  re-prefill %6.0f%s%n",
             t + 1, victimStage, trial.gap(), trial.detect(), trial.replan(), trial.load(), trial.prefill(), trial.sameTokens() ? "" : "  TOKENS DIFFER");
         // a replacement joins (as a stage, or as the next spare), and the cluster serves once more so its code is compiled
-        workers.add(cluster.addWorker());
+        workers.add(cluster.addWorker(WORKER_ARGS.toArray(String[]::new)));
         cluster.await("a serving plan of " + stages + " stages with the replacement", st -> st.hasPlan() && st.getPlan().getReady() && st.getPlan().getStagesCount() == stages
             && st.getMembersList().stream().filter(mm -> mm.getRole().equals("worker")).count() == stages + spares, Duration.ofSeconds(180));
         awaitSpares(cluster, workers, spares);
