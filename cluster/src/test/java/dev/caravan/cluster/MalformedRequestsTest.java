@@ -17,10 +17,7 @@ import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
 import io.grpc.stub.ClientCalls;
 import io.grpc.stub.StreamObserver;
-import java.io.ByteArrayInputStream;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
@@ -55,21 +52,7 @@ class MalformedRequestsTest {
 
   /** Release called with raw bytes as its request. */
   private ReleaseResponse releaseRaw(byte[] bytes) {
-    MethodDescriptor<byte[], ReleaseResponse> raw = ShardGrpc.getReleaseMethod().toBuilder(new MethodDescriptor.Marshaller<byte[]>() {
-      @Override
-      public InputStream stream(byte[] value) {
-        return new ByteArrayInputStream(value);
-      }
-
-      @Override
-      public byte[] parse(InputStream stream) {
-        try {
-          return stream.readAllBytes();
-        } catch (IOException e) {
-          throw new UncheckedIOException(e);
-        }
-      }
-    }, ShardGrpc.getReleaseMethod().getResponseMarshaller()).build();
+    MethodDescriptor<byte[], ReleaseResponse> raw = ShardGrpc.getReleaseMethod().toBuilder(dev.caravan.cluster.testing.RawBytes.MARSHALLER, ShardGrpc.getReleaseMethod().getResponseMarshaller()).build();
     return ClientCalls.blockingUnaryCall(channel, raw, CallOptions.DEFAULT.withDeadlineAfter(10, TimeUnit.SECONDS), bytes);
   }
 
