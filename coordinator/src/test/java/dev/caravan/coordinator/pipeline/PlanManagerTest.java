@@ -11,8 +11,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.hazelcast.core.EntryEvent;
 import com.hazelcast.core.HazelcastInstance;
 import com.hazelcast.map.IMap;
-import com.hazelcast.map.listener.EntryAddedListener;
-import com.hazelcast.map.listener.EntryUpdatedListener;
 import dev.caravan.cluster.ClusterNames;
 import dev.caravan.cluster.MaxEpoch;
 import dev.caravan.cluster.Plan;
@@ -102,7 +100,7 @@ class PlanManagerTest {
   private final FakePipeline pipeline = new FakePipeline();
   private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor();
   /** Every write of this model's plan into caravan.plans, in order (old and new value). */
-  private final BlockingQueue<EntryEvent<String, Plan>> writes = new LinkedBlockingQueue<>();
+  private BlockingQueue<EntryEvent<String, Plan>> writes;
   private HazelcastInstance coordinator;
   private PlanManager manager;
 
@@ -110,8 +108,7 @@ class PlanManagerTest {
   void setUp() {
     pipeline.book = book;
     coordinator = members.coordinator();
-    IMap<String, Plan> plans = coordinator.getMap(ClusterNames.PLANS);
-    plans.addEntryListener(new PlanWrites(), MODEL, true);
+    writes = TestMembers.planWrites(coordinator, MODEL);
   }
 
   @AfterEach
@@ -121,18 +118,6 @@ class PlanManagerTest {
     }
     timer.shutdownNow();
     members.close();
-  }
-
-  private final class PlanWrites implements EntryAddedListener<String, Plan>, EntryUpdatedListener<String, Plan> {
-    @Override
-    public void entryAdded(EntryEvent<String, Plan> e) {
-      writes.add(e);
-    }
-
-    @Override
-    public void entryUpdated(EntryEvent<String, Plan> e) {
-      writes.add(e);
-    }
   }
 
   /** Addresses whose gRPC server does not answer the probe. */
@@ -176,7 +161,7 @@ class PlanManagerTest {
   }
 
   private Plan awaitStored(java.util.function.Predicate<Plan> matches, String what) throws InterruptedException {
-    return await(writes, e -> matches.test(e.getValue()), what).getValue();
+    return TestMembers.awaitPlan(writes, matches, what);
   }
 
   private Plan awaitServing(Plan plan) throws InterruptedException {

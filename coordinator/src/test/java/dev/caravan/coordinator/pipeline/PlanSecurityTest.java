@@ -8,8 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.hazelcast.core.EntryEvent;
 import com.hazelcast.core.HazelcastInstance;
-import com.hazelcast.map.listener.EntryAddedListener;
-import com.hazelcast.map.listener.EntryUpdatedListener;
 import dev.caravan.cluster.ClusterNames;
 import dev.caravan.cluster.MaxEpoch;
 import dev.caravan.cluster.Plan;
@@ -22,7 +20,6 @@ import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executors;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ScheduledExecutorService;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -43,7 +40,7 @@ class PlanSecurityTest {
   private final PlanManagerTest.FakeListener listener = new PlanManagerTest.FakeListener();
   private final PlanManagerTest.FakePipeline pipeline = new PlanManagerTest.FakePipeline();
   private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor();
-  private final BlockingQueue<Plan> stored = new LinkedBlockingQueue<>();
+  private BlockingQueue<EntryEvent<String, Plan>> stored;
   private HazelcastInstance coordinator;
   private PlanManager manager;
 
@@ -51,7 +48,7 @@ class PlanSecurityTest {
   void setUp() {
     pipeline.book = book;
     coordinator = members.coordinator();
-    coordinator.<String, Plan>getMap(ClusterNames.PLANS).addEntryListener(new Writes(), MODEL, true);
+    stored = TestMembers.planWrites(coordinator, MODEL);
   }
 
   @AfterEach
@@ -61,18 +58,6 @@ class PlanSecurityTest {
     }
     timer.shutdownNow();
     members.close();
-  }
-
-  private final class Writes implements EntryAddedListener<String, Plan>, EntryUpdatedListener<String, Plan> {
-    @Override
-    public void entryAdded(EntryEvent<String, Plan> e) {
-      stored.add(e.getValue());
-    }
-
-    @Override
-    public void entryUpdated(EntryEvent<String, Plan> e) {
-      stored.add(e.getValue());
-    }
   }
 
   private void startManager() {
@@ -112,7 +97,7 @@ class PlanSecurityTest {
     HazelcastInstance real = worker("127.0.0.1:7004", SECRET.memberProof(ClusterNames.ROLE_WORKER, "127.0.0.1:7004"));
     assertEquals(5, coordinator.getCluster().getMembers().size(), "they all are Hazelcast members (the test gave them the cluster name)");
     startManager();
-    Plan p = await(stored, x -> !x.isEmpty(), "a plan");
+    Plan p = TestMembers.awaitPlan(stored, x -> !x.isEmpty(), "a plan");
     assertEquals(List.of(uuid(real)), workersOf(p), "only the worker that proves the secret is planned");
     for (HazelcastInstance w : List.of(noProof, copied, foreign)) {
       assertTrue(p.stageOf(uuid(w)).isEmpty());
@@ -124,7 +109,7 @@ class PlanSecurityTest {
     HazelcastInstance w1 = worker("127.0.0.1:7001", SECRET.memberProof(ClusterNames.ROLE_WORKER, "127.0.0.1:7001"));
     HazelcastInstance w2 = worker("127.0.0.1:7002", SECRET.memberProof(ClusterNames.ROLE_WORKER, "127.0.0.1:7002"));
     startManager();
-    Plan p1 = await(stored, x -> x.stages().size() == 2, "a plan over both workers");
+    Plan p1 = TestMembers.awaitPlan(stored, x -> x.stages().size() == 2, "a plan over both workers");
     ready(w1, p1.epoch());
     ready(w2, p1.epoch());
     await(listener.changes, c -> p1.equals(c.plan()), "serving " + p1);
@@ -135,7 +120,7 @@ class PlanSecurityTest {
     assertTrue(lost.reason().contains("no longer holds its layers of plan #" + p1.epoch()), lost.reason());
     assertNull(book.serving(), "ListModels and ClusterStatus no longer call it ready");
 
-    Plan p2 = await(stored, x -> x.epoch() > p1.epoch(), "the same stages under a new epoch");
+    Plan p2 = TestMembers.awaitPlan(stored, x -> x.epoch() > p1.epoch(), "the same stages under a new epoch");
     assertTrue(p2.sameLayoutAs(p1));
     ready(w1, p2.epoch());
     ready(w2, p2.epoch());

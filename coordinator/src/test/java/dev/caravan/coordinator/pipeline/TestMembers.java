@@ -2,7 +2,11 @@ package dev.caravan.coordinator.pipeline;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
+import com.hazelcast.core.EntryEvent;
 import com.hazelcast.core.HazelcastInstance;
+import com.hazelcast.map.listener.EntryAddedListener;
+import com.hazelcast.map.listener.EntryUpdatedListener;
+import dev.caravan.cluster.Plan;
 import dev.caravan.cluster.ClusterMember;
 import dev.caravan.cluster.ClusterNames;
 import java.io.IOException;
@@ -15,6 +19,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 
@@ -95,6 +100,30 @@ final class TestMembers implements AutoCloseable {
   }
 
   /** The first element of {@code queue} (taken in order, others dropped) that matches, or the test fails. */
+  /** Every write of {@code model}'s plan into {@code hz}'s plans map from now on, added or replaced, in order. */
+  static BlockingQueue<EntryEvent<String, Plan>> planWrites(HazelcastInstance hz, String model) {
+    BlockingQueue<EntryEvent<String, Plan>> writes = new LinkedBlockingQueue<>();
+    hz.<String, Plan>getMap(ClusterNames.PLANS).addEntryListener(new PlanWrites(writes), model, true);
+    return writes;
+  }
+
+  /** Waits for a write in {@code writes} (see {@link #planWrites}) of a plan that {@code matches}; returns that plan. */
+  static Plan awaitPlan(BlockingQueue<EntryEvent<String, Plan>> writes, Predicate<Plan> matches, String what) throws InterruptedException {
+    return await(writes, e -> matches.test(e.getValue()), what).getValue();
+  }
+
+  private record PlanWrites(BlockingQueue<EntryEvent<String, Plan>> to) implements EntryAddedListener<String, Plan>, EntryUpdatedListener<String, Plan> {
+    @Override
+    public void entryAdded(EntryEvent<String, Plan> e) {
+      to.add(e);
+    }
+
+    @Override
+    public void entryUpdated(EntryEvent<String, Plan> e) {
+      to.add(e);
+    }
+  }
+
   static <T> T await(BlockingQueue<T> queue, Predicate<T> matches, String what) throws InterruptedException {
     long deadline = System.nanoTime() + TIMEOUT.toNanos();
     while (true) {
