@@ -128,7 +128,8 @@ class K8sManifestsTest {
     String javaEnv = Files.readString(TestData.root().resolve("bin/lib/java-env.sh"));
     Matcher flags = Pattern.compile("CARAVAN_JVM_FLAGS=\\(([^)]*)\\)").matcher(javaEnv);
     assertTrue(flags.find(), "no CARAVAN_JVM_FLAGS=(...) in bin/lib/java-env.sh");
-    List<String> launcher = List.of(flags.group(1).trim().split("\\s+"));
+    // single quotes only keep bash from globbing a word
+    List<String> launcher = List.of(flags.group(1).replace("'", "").trim().split("\\s+"));
     Matcher entry = Pattern.compile("(?m)^ENTRYPOINT (\\[.*])$").matcher(dockerfile);
     assertTrue(entry.find(), "no exec-form ENTRYPOINT");
     List<String> entrypoint = new ArrayList<>();

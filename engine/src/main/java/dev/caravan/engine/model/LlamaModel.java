@@ -36,7 +36,7 @@ public final class LlamaModel implements AutoCloseable {
       LlamaConfig config = LlamaConfig.from(file);
       LayerRange r = range != null ? range : LayerRange.all(config.layers());
       LlamaWeights weights = LlamaWeights.load(file, config, r, progress);
-      Warmup.once(weights, Kernels.get());
+      Warmup.once(weights, Kernels.get(), parallel);
       return new LlamaModel(file, config, weights, new LayerStack(weights, Kernels.get(), parallel));
     } catch (IOException | RuntimeException e) {
       file.close();

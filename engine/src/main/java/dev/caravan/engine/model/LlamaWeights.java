@@ -102,6 +102,19 @@ public final class LlamaWeights {
     return new LlamaWeights(c, range, embedding, List.of(layers), outputNorm, output, ropeFreqs);
   }
 
+  /**
+   * The first layer of this range alone, as a stage of its own: the same tensors (no copy), with the token embedding
+   * when that layer is the model's first, and without the output head unless that layer is the model's last (then this
+   * range itself, which has only that layer). For the start-up warm-up, which runs real forward passes over one layer.
+   */
+  LlamaWeights firstLayer() {
+    LayerRange one = new LayerRange(range.start(), range.start() + 1);
+    if (one.isLast(config.layers())) {
+      return this;
+    }
+    return new LlamaWeights(config, one, one.isFirst() ? tokenEmbedding : null, List.of(layers.get(0)), null, null, ropeFreqs);
+  }
+
   /** Looks tensors up, checks their shapes and types, optionally pre-faults their pages. */
   private static final class Loader {
     private final GgufFile file;

@@ -1,6 +1,7 @@
 package dev.caravan.engine.model;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.caravan.engine.TestData;
@@ -17,6 +18,22 @@ class WarmupTest {
     try (Parallel parallel = new Parallel(2); LlamaModel model = LlamaModel.open(TestData.stories260K(), parallel)) {
       float[] before = logits(model);
       assertTrue(Warmup.run(model.weights(), Kernels.get(), 200_000_000L) >= 1);
+      assertArrayEquals(before, logits(model));
+    }
+  }
+
+  /** The forward-pass phase runs real passes over one layer of any stage (first, middle, last) and changes no result. */
+  @Test
+  void forwardPassesOverOneLayerChangeNothing() throws IOException {
+    try (Parallel parallel = new Parallel(2); LlamaModel model = LlamaModel.open(TestData.stories260K(), parallel)) {
+      float[] before = logits(model);
+      int layers = model.config().layers();
+      for (LayerRange r : new LayerRange[] {LayerRange.all(layers), new LayerRange(1, layers - 1), new LayerRange(layers - 1, layers)}) {
+        LlamaWeights w = LlamaWeights.load(model.file(), model.config(), r);
+        assertEquals(r.start(), w.firstLayer().range.start());
+        assertEquals(1, w.firstLayer().layers.size());
+        assertTrue(Warmup.passes(w, Kernels.get(), parallel, 200_000_000L) >= 1, r.toString());
+      }
       assertArrayEquals(before, logits(model));
     }
   }
