@@ -7,6 +7,7 @@ import dev.caravan.engine.model.Batch;
 import dev.caravan.engine.model.KvCache;
 import dev.caravan.engine.model.LayerRange;
 import dev.caravan.engine.model.LlamaModel;
+import dev.caravan.engine.model.LlamaWeights;
 import dev.caravan.engine.model.LayerStack;
 import dev.caravan.engine.tensor.Parallel;
 import dev.caravan.proto.v1.ActivationFrame;
@@ -122,6 +123,7 @@ final class StageHost implements AutoCloseable {
     HostedStage stage = new HostedStage(plan.epoch(), mine.index(), plan.stages().size(), mine.range(), model, next);
     stages.put(plan.epoch(), stage);
     metrics.layers.set(mine.range().size());
+    metrics.weightBytes.set(LlamaWeights.bytesOf(model.file(), model.config(), mine.range()));
     LOG.info("serving stage {} of plan #{}: layers {}, next hop {}", mine.index(), plan.epoch(), mine.range(), next == null ? "coordinator" : next);
     return stage;
   }

@@ -55,4 +55,9 @@ final class WorkerMetrics {
       .name("caravan_worker_layers")
       .help("Layers of the current plan this worker runs")
       .register(registry);
+
+  final Gauge weightBytes = Gauge.builder()
+      .name("caravan_worker_weight_bytes")
+      .help("Bytes of the GGUF tensors of the layers of the current plan this worker runs (token embedding and output head included where its stage has them)")
+      .register(registry);
 }

@@ -10,6 +10,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.caravan.cluster.Plan;
 import dev.caravan.engine.TestData;
+import dev.caravan.engine.gguf.GgufFile;
+import dev.caravan.engine.gguf.GgufTensorInfo;
 import dev.caravan.engine.model.LlamaConfig;
 import dev.caravan.engine.tensor.Parallel;
 import dev.caravan.proto.v1.ActivationFrame;
@@ -27,6 +29,8 @@ class StageHostTest {
   private Pipelines.Reference reference;
   private StageHost first;
   private StageHost second;
+  private final WorkerMetrics firstMetrics = new WorkerMetrics();
+  private final WorkerMetrics secondMetrics = new WorkerMetrics();
   private Plan plan;
   private LlamaConfig config;
 
@@ -36,8 +40,8 @@ class StageHostTest {
     reference = new Pipelines.Reference(model);
     config = reference.model.config();
     plan = Pipelines.twoStages(1, config.layers(), 2, "in-process:a", "in-process:b");
-    first = new StageHost(model, parallel, new WorkerMetrics(), () -> "in-process:a");
-    second = new StageHost(model, parallel, new WorkerMetrics(), () -> "in-process:b");
+    first = new StageHost(model, parallel, firstMetrics, () -> "in-process:a");
+    second = new StageHost(model, parallel, secondMetrics, () -> "in-process:b");
     assertNotNull(first.install(plan, "w0"));
     assertNotNull(second.install(plan, "w1"));
   }
@@ -77,6 +81,37 @@ class StageHostTest {
     assertArrayEquals(reference.next("s:1", 12), Pipelines.logits(step, config.vocabSize()));
     assertEquals(1, first.sessionCount());
     assertEquals(5, first.status().getFirst().getSessions(0).getTokens());
+  }
+
+  /** Each worker reports the bytes of the tensors it serves: its layers' blocks, plus the embedding or the head. */
+  @Test
+  void eachStageReportsTheBytesOfItsTensors() throws Exception {
+    long blocks0 = 0;
+    long blocks1 = 0;
+    long embedding = 0;
+    long head = 0;
+    try (GgufFile f = GgufFile.open(model)) {
+      for (GgufTensorInfo t : f.tensors()) {
+        String n = t.name();
+        if (n.startsWith("blk.")) {
+          if (Integer.parseInt(n.split("\\.")[1]) < 2) { // the plan cuts at layer 2
+            blocks0 += t.byteSize();
+          } else {
+            blocks1 += t.byteSize();
+          }
+        } else if (n.equals("token_embd.weight")) {
+          embedding = t.byteSize();
+        } else {
+          head += t.byteSize(); // output_norm, and output.weight unless the model ties it to the embedding
+        }
+      }
+      if (f.tensor("output.weight").isEmpty()) {
+        head += embedding;
+      }
+    }
+    assertTrue(blocks0 > 0 && blocks1 > 0 && embedding > 0 && head > 0);
+    assertEquals(blocks0 + embedding, firstMetrics.weightBytes.get(), 0.0);
+    assertEquals(blocks1 + head, secondMetrics.weightBytes.get(), 0.0);
   }
 
   @Test
