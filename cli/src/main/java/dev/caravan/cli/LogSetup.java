@@ -23,7 +23,13 @@ public final class LogSetup extends ContextAwareBase implements Configurator {
 
   @Override
   public ExecutionStatus configure(LoggerContext context) {
-    if (System.getProperty("logback.configurationFile") != null || LogSetup.class.getClassLoader().getResource("logback-test.xml") != null) {
+    boolean fileGiven = System.getProperty("logback.configurationFile") != null || LogSetup.class.getClassLoader().getResource("logback-test.xml") != null;
+    return configure(context, fileGiven, System.getProperty("caravan.log.level", "INFO"));
+  }
+
+  /** Sets up {@code context} unless a configuration file was given (then logback's own configurator reads it). */
+  static ExecutionStatus configure(LoggerContext context, boolean fileGiven, String level) {
+    if (fileGiven) {
       return ExecutionStatus.NEUTRAL;
     }
     PatternLayoutEncoder encoder = new PatternLayoutEncoder();
@@ -37,7 +43,7 @@ public final class LogSetup extends ContextAwareBase implements Configurator {
     stderr.setEncoder(encoder);
     stderr.start();
     Logger root = context.getLogger(Logger.ROOT_LOGGER_NAME);
-    root.setLevel(Level.toLevel(System.getProperty("caravan.log.level", "INFO"), Level.INFO));
+    root.setLevel(Level.toLevel(level, Level.INFO));
     root.addAppender(stderr);
     for (String quiet : new String[] {"com.hazelcast", "io.grpc", "io.netty"}) {
       context.getLogger(quiet).setLevel(Level.WARN);
