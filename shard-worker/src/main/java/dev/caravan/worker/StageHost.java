@@ -180,8 +180,13 @@ final class StageHost implements AutoCloseable {
    */
   synchronized int hostWarmUp(long epoch, StageAssignment stage, int stageCount) {
     LlamaModel model = spareRanges.get(stage.range());
+    for (HostedStage h : stages.values()) {
+      if (model == null && h.epoch > 0 && h.range.equals(stage.range())) {
+        model = h.model; // a range this worker serves: warmed once, right after it was installed
+      }
+    }
     if (model == null || epoch > 0) {
-      throw new IllegalStateException("no spare range " + stage.range() + " to warm up, or " + epoch + " is a real plan's epoch");
+      throw new IllegalStateException("no open range " + stage.range() + " to warm up, or " + epoch + " is a real plan's epoch");
     }
     stages.put(epoch, new HostedStage(epoch, stage.index(), stageCount, stage.range(), model, null));
     return model.config().dim();

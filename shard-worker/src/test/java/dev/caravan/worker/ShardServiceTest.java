@@ -183,6 +183,20 @@ class ShardServiceTest {
   }
 
   @Test
+  void aFreshWorkerSendsOneFrameThroughItsOwnPathBeforeItsFirstStageServes() throws Exception {
+    String n2 = Pipelines.name("fresh");
+    try (ShardNode fresh = new ShardNode(model, 1, Channels.IN_PROCESS + n2, InProcessServerBuilder.forName(n2), 4)) {
+      int layers = reference.model.config().layers();
+      assertTrue(fresh.install(Pipelines.twoStages(1, layers, 3, w0.address(), fresh.address()), "w1"));
+      assertEquals(4.0, fresh.metrics().tokens.labelValues("1").get(), 0.0, "the warm-up frame's four tokens went through stage 1");
+      assertEquals(1, fresh.stageCount().get(5, TimeUnit.SECONDS), "and its warm-up epoch is gone again");
+      // once per process: the next plan's stage does not warm up again
+      assertTrue(fresh.install(Pipelines.twoStages(2, layers, 2, w0.address(), fresh.address()), "w1"));
+      assertEquals(4.0, fresh.metrics().tokens.labelValues("1").get(), 0.0);
+    }
+  }
+
+  @Test
   void aSpareWarmsEveryRangeAheadAndTakesOverALostStageWithItsLayersLoaded() throws Exception {
     String n2 = Pipelines.name("spare");
     try (ShardNode spare = new ShardNode(model, 1, Channels.IN_PROCESS + n2, InProcessServerBuilder.forName(n2), 4)) {
