@@ -73,9 +73,7 @@ final class Warmup {
     }
     Batch batch = new Batch(TOKENS);
     float[] out = new float[Math.max(TOKENS * c.dim(), c.vocabSize())];
-    long best = Long.MAX_VALUE;
-    int rounds = 0;
-    int calm = 0;
+    Rounds rounds = new Rounds();
     while (System.nanoTime() - t0 < budgetNanos) {
       long r0 = System.nanoTime();
       KvCache cache = stack.newCache(2 * TOKENS);
@@ -87,16 +85,12 @@ final class Warmup {
         batch.add(prompt[step], cache.length(), cache, true);
         stack.forward(batch, hidden, out);
       }
-      long dt = System.nanoTime() - r0;
-      rounds++;
-      calm = dt * 10 >= best * 9 ? calm + 1 : 0;
-      best = Math.min(best, dt);
-      if (rounds >= 5 && calm >= 3) {
+      if (rounds.settled(System.nanoTime() - r0, 5)) {
         break;
       }
     }
-    LOG.info("forward pass warmed up in {} ms ({} rounds over layer {})", (System.nanoTime() - t0) / 1_000_000, rounds, weights.range.start());
-    return rounds;
+    LOG.info("forward pass warmed up in {} ms ({} rounds over layer {})", (System.nanoTime() - t0) / 1_000_000, rounds.count, weights.range.start());
+    return rounds.count;
   }
 
   /** One warm-up of at most {@code budgetNanos} (checked between calls); returns the rounds run. */
@@ -111,9 +105,7 @@ final class Warmup {
     float[] out = new float[TOKENS * ROWS];
     float[] tmp = new float[Math.max(maxCols, 256)];
     short[] half = new short[256];
-    long best = Long.MAX_VALUE;
-    int rounds = 0;
-    int calm = 0;
+    Rounds rounds = new Rounds();
     while (System.nanoTime() - t0 < budgetNanos) {
       long r0 = System.nanoTime();
       for (int rep = 0; rep < 20 && System.nanoTime() - t0 < budgetNanos; rep++) {
@@ -132,17 +124,12 @@ final class Warmup {
         tmp[1] += ActivationMath.dotF16(half, 0, x, 0, 64);
         ActivationMath.axpyF16(0.5f, half, 0, tmp, 0, 64);
       }
-      long dt = System.nanoTime() - r0;
-      rounds++;
-      // done once a round is no faster than the best by more than 10 % three times in a row (after 10 rounds)
-      calm = dt * 10 >= best * 9 ? calm + 1 : 0;
-      best = Math.min(best, dt);
-      if (rounds >= 10 && calm >= 3) {
+      if (rounds.settled(System.nanoTime() - r0, 10)) {
         break;
       }
     }
-    LOG.info("kernels warmed up in {} ms ({} rounds, {} matrix types)", (System.nanoTime() - t0) / 1_000_000, rounds, mats.size());
-    return rounds;
+    LOG.info("kernels warmed up in {} ms ({} rounds, {} matrix types)", (System.nanoTime() - t0) / 1_000_000, rounds.count, mats.size());
+    return rounds.count;
   }
 
   private static long bytes(LlamaWeights w) {
@@ -184,5 +171,20 @@ final class Warmup {
       }
     }
     return picked;
+  }
+
+  /** Round times of a warm-up loop: settled once a round is no faster than the best by more than 10 % three times in a row. */
+  private static final class Rounds {
+    private long best = Long.MAX_VALUE;
+    private int calm;
+    int count;
+
+    /** Records a round of {@code nanos}; true once at least {@code minRounds} rounds ran and the times settled. */
+    boolean settled(long nanos, int minRounds) {
+      count++;
+      calm = nanos * 10 >= best * 9 ? calm + 1 : 0;
+      best = Math.min(best, nanos);
+      return count >= minRounds && calm >= 3;
+    }
   }
 }
