@@ -119,7 +119,8 @@ public final class ShardNode implements AutoCloseable {
 
   /**
    * Loads this node's layers of {@code plan}, where it is the stage assigned to {@code selfUuid}; frames of that epoch
-   * are served from then on. Blocks while the layers load; frames of other epochs go on meanwhile.
+   * are served from then on. Blocks while the layers load (and, the first time in this process, while one warm-up frame
+   * goes through its own frame path: {@link #warmFramePath}); frames of other epochs go on meanwhile.
    *
    * @return false when the plan does not involve {@code selfUuid}
    */

@@ -56,8 +56,8 @@ final class Warmup {
    * Real forward passes over the first layer of {@code weights} alone (its own scratch caches): a five-token prompt, then
    * three single-token steps, round after round until the rounds stop getting faster, within {@code budgetNanos}. The
    * kernel rounds of {@link #run} get the kernels compiled; these get the code around them compiled with the profile of
-   * real shapes (the parallel fan-out, activation rounding, RoPE, attention), which
-   * the first prompt otherwise pays for. Returns the rounds run.
+   * real shapes (the parallel fan-out, activation rounding, RoPE, attention), which the first prompt otherwise pays for.
+   * Returns the rounds run.
    */
   static int passes(LlamaWeights weights, Kernels kernels, Parallel parallel, long budgetNanos) {
     long t0 = System.nanoTime();
