@@ -50,5 +50,11 @@ class BenchClusterScriptTest {
     Run unknown = run("--frobnicate");
     assertEquals(2, unknown.exit());
     assertTrue(unknown.out().contains("unknown argument --frobnicate"), unknown.out());
+    Run noValue = run("--model");
+    assertEquals(2, noValue.exit());
+    assertTrue(noValue.out().contains("--model needs a value"), noValue.out());
+    Run threads = run("--model", SCRIPT.toString(), "--threads", "two");
+    assertEquals(2, threads.exit());
+    assertTrue(threads.out().contains("--threads must be a positive whole number, not two"), threads.out());
   }
 }
