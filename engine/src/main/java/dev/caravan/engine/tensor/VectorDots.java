@@ -15,6 +15,7 @@ import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
 
@@ -36,6 +37,8 @@ final class VectorDots {
   private static final int[] K4_LOW_MASK = {63, 63, 63, 63, 0xF, 0xF, 0xF, 0xF, 63, 63, 63, 63, 0xF, 0xF, 0xF, 0xF};
   private static final VectorShuffle<Integer> K4_HIGH = VectorShuffle.fromValues(IntVector.SPECIES_512, 0, 0, 0, 0, 0, 1, 2, 3, 0, 0, 0, 0, 4, 5, 6, 7);
   private static final int[] K4_HIGH_MASK = {0, 0, 0, 0, 0x30, 0x30, 0x30, 0x30, 0, 0, 0, 0, 0x30, 0x30, 0x30, 0x30}; // (b >> 2) & 0x30
+  /** Lanes 8..15, the mins (a constant: computed in the loop, the mask cost a compare per super-block). */
+  private static final VectorMask<Float> K4_MINS = FloatVector.SPECIES_512.indexInRange(-8, 8);
 
   /** Q4_0's quants minus 8, one per lane of a 16-lane vector. */
   private static final float[] Q4_LEVELS = {-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7};
@@ -390,7 +393,10 @@ final class VectorDots {
 
   /**
    * Q4_K with 16 float lanes: as {@link #dotQ4_0_16}, each sub-block's 16 possible weights sc * q - mn fill one vector
-   * and the nibbles pick from it — the values of {@link #dotQ4_KAny}, bit for bit.
+   * and the nibbles pick from it — the values of {@link #dotQ4_KAny}, bit for bit. A table is one fused multiply-add,
+   * {@code fma(q, sc, -mn)}: {@code sc * q} is exact (a 17-bit scale times a 4-bit quant), so it rounds the same value
+   * as {@code sc * q - mn}, signed zeros included. Two groups of 64 values per iteration (1.3x over one group with
+   * {@code mul} and {@code sub} tables, on the Q4_K matrices of a TinyLlama Q4_K_M file on Zen 5).
    */
   private static float dotQ4_K16(MemorySegment s, long base, int blocks, float[] x, int xOff, float[] lanes, float[] k4) {
     FloatVector levels = FloatVector.fromArray(F, Q4_K_LEVELS, 0); // (16) q = 0..15
@@ -401,11 +407,11 @@ final class VectorDots {
       int dm = s.get(I32, o);
       float d = Float.float16ToFloat((short) dm);
       float dmin = Float.float16ToFloat((short) (dm >>> 16));
-      unpackK4(s, o + 4, d, dmin, k4);
-      for (int g = 0; g < 4; g++) {
-        // bytes qs[32g .. 32g+32) as 32 int lanes: low nibbles are sub-block 2g, high nibbles 2g + 1
-        IntVector lo = levels.mul(k4[2 * g]).sub(k4[8 + 2 * g]).reinterpretAsInts(); // (16) sub-block 2g's weights by quant
-        IntVector hi = levels.mul(k4[2 * g + 1]).sub(k4[9 + 2 * g]).reinterpretAsInts(); // (16) sub-block 2g + 1's
+      unpackK4(s, o + 4, d, -dmin, k4); // k4[8 + j] = -mn_j
+      for (int g = 0; g < 4; g += 2) {
+        // bytes qs[32g .. 32g+32) as 32 int lanes: low nibbles are sub-block 2g, high nibbles 2g + 1; then group g + 1
+        IntVector lo = levels.fma(k4[2 * g], k4[8 + 2 * g]).reinterpretAsInts(); // (16) sub-block 2g's weights by quant
+        IntVector hi = levels.fma(k4[2 * g + 1], k4[9 + 2 * g]).reinterpretAsInts(); // (16) sub-block 2g + 1's
         IntVector q0 = (IntVector) ByteVector.fromMemorySegment(B128, s, o + 16 + 32 * g, LE).convertShape(VectorOperators.B2I, I, 0);
         IntVector q1 = (IntVector) ByteVector.fromMemorySegment(B128, s, o + 32 + 32 * g, LE).convertShape(VectorOperators.B2I, I, 0);
         int xg = xOff + 256 * blk + 64 * g;
@@ -414,6 +420,14 @@ final class VectorDots {
         b = q1.selectFrom(lo).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xg + 16), b);
         a = q0.lanewise(VectorOperators.LSHR, 4).selectFrom(hi).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xg + 32), a);
         b = q1.lanewise(VectorOperators.LSHR, 4).selectFrom(hi).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xg + 48), b);
+        IntVector lo2 = levels.fma(k4[2 * g + 2], k4[10 + 2 * g]).reinterpretAsInts(); // (16) sub-block 2g + 2's
+        IntVector hi2 = levels.fma(k4[2 * g + 3], k4[11 + 2 * g]).reinterpretAsInts(); // (16) sub-block 2g + 3's
+        IntVector q2 = (IntVector) ByteVector.fromMemorySegment(B128, s, o + 48 + 32 * g, LE).convertShape(VectorOperators.B2I, I, 0);
+        IntVector q3 = (IntVector) ByteVector.fromMemorySegment(B128, s, o + 64 + 32 * g, LE).convertShape(VectorOperators.B2I, I, 0);
+        a = q2.selectFrom(lo2).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xg + 64), a);
+        b = q3.selectFrom(lo2).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xg + 80), b);
+        a = q2.lanewise(VectorOperators.LSHR, 4).selectFrom(hi2).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xg + 96), a);
+        b = q3.lanewise(VectorOperators.LSHR, 4).selectFrom(hi2).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xg + 112), b);
       }
     }
     a.add(b).intoArray(lanes, 0);
@@ -495,7 +509,7 @@ final class VectorDots {
       IntVector b = (IntVector) ByteVector.fromMemorySegment(B128, s, scales, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, IntVector.SPECIES_512, 0);
       IntVector low = b.rearrange(K4_LOW).lanewise(VectorOperators.LSHR, IntVector.fromArray(IntVector.SPECIES_512, K4_LOW_SHIFT, 0)).and(IntVector.fromArray(IntVector.SPECIES_512, K4_LOW_MASK, 0));
       IntVector high = b.rearrange(K4_HIGH).lanewise(VectorOperators.LSHR, 2).and(IntVector.fromArray(IntVector.SPECIES_512, K4_HIGH_MASK, 0));
-      FloatVector dd = FloatVector.broadcast(FloatVector.SPECIES_512, d).blend(dmin, FloatVector.SPECIES_512.indexInRange(-8, 8)); // d x 8, dmin x 8
+      FloatVector dd = FloatVector.broadcast(FloatVector.SPECIES_512, d).blend(dmin, K4_MINS); // d x 8, dmin x 8
       ((FloatVector) low.or(high).convertShape(VectorOperators.I2F, FloatVector.SPECIES_512, 0)).mul(dd).intoArray(k4, 0);
       return;
     }

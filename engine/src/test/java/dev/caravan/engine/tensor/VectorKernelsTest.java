@@ -176,6 +176,49 @@ class VectorKernelsTest {
     }
   }
 
+  /**
+   * K-quant super-blocks whose fp16 scales are negative, +0 or -0 (legal in a GGUF file, never made by the random
+   * weights): the batched path still gives dot's bits, and dequantization the scalar twin's, signed zeros included.
+   */
+  @ParameterizedTest(name = "{0}")
+  @org.junit.jupiter.params.provider.EnumSource(value = GgmlType.class, names = {"Q4_K", "Q6_K"})
+  void kQuantsWithSignedAndZeroScalesStayBitIdentical(GgmlType t) {
+    int rows = VectorKernels.ROW_TILE + 1;
+    int cols = 1024;
+    WeightMatrix random = TestWeights.random(t, rows, cols, seed(t, cols) + 8, ARENA);
+    MemorySegment s = ARENA.allocate(random.data().byteSize(), 64);
+    s.copyFrom(random.data());
+    ValueLayout.OfShort f16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    short[] scales = {(short) 0x0000, (short) 0x8000, Float.floatToFloat16(-0.0123f), Float.floatToFloat16(0.0071f), Float.floatToFloat16(-3.5e-5f)};
+    int[] scaleOffsets = t == GgmlType.Q4_K ? new int[] {0, 2} : new int[] {208};
+    SplittableRandom rnd = new SplittableRandom(11);
+    for (long b = 0; b < s.byteSize() / t.typeSize(); b++) {
+      for (int off : scaleOffsets) {
+        s.set(f16, b * t.typeSize() + off, scales[rnd.nextInt(scales.length)]);
+      }
+    }
+    WeightMatrix w = new WeightMatrix("signed-scales-" + t, t, s, rows, cols);
+    float[] row = new float[cols];
+    float[] twin = new float[cols];
+    for (int r = 0; r < rows; r++) {
+      VECTOR.dequantizeRow(w, r, row, 0);
+      SCALAR.dequantizeRow(w, r, twin, 0);
+      for (int i = 0; i < cols; i++) {
+        assertEquals(Float.floatToRawIntBits(twin[i]), Float.floatToRawIntBits(row[i]), t + " row " + r + " value " + i);
+      }
+    }
+    int nTokens = 5;
+    float[] x = TestWeights.activations(nTokens * cols, 12);
+    float[] out = new float[nTokens * rows];
+    VECTOR.dotRows(w, 0, rows, x, 0, cols, nTokens, out, 0, rows);
+    for (int tok = 0; tok < nTokens; tok++) {
+      for (int r = 0; r < rows; r++) {
+        float single = VECTOR.dot(w, r, x, tok * cols);
+        assertEquals(Float.floatToRawIntBits(single), Float.floatToRawIntBits(out[tok * rows + r]), t + " row " + r + " token " + tok);
+      }
+    }
+  }
+
   @Test
   void dotResultDoesNotDependOnWhereTheVectorSits() {
     // same values at a different array offset (different alignment) give the same bits
