@@ -85,6 +85,7 @@ public final class VectorKernels implements Kernels {
   private static final class Scratch {
     final float[] lanes = new float[16];
     final float[] k4 = new float[16]; // a Q4_K super-block's 8 scales (d * sc) then 8 mins (dmin * m)
+    final byte[] q6 = new byte[64]; // two kinds' six-bit Q6_K quants, assembled before widening
     final float[] acc = new float[ROW_TILE * TOKEN_TILE * 2 * VectorWidth.L]; // (ROW_TILE, TOKEN_TILE, 2, L) parked accumulators
     float[] tile = new float[0]; // (ROW_TILE, cols)
   }
@@ -123,7 +124,7 @@ public final class VectorKernels implements Kernels {
       case Q8_0 -> VectorDots.dotQ8_0(s, base, n / 32, x, xOff, lanes);
       case Q4_0 -> VectorDots.dotQ4_0(s, base, n / 32, x, xOff, lanes);
       case Q4_K -> VectorDots.dotQ4_K(s, base, n / 256, x, xOff, lanes, scratch.k4);
-      case Q6_K -> VectorDots.dotQ6_K(s, base, n / 256, x, xOff, lanes);
+      case Q6_K -> VectorDots.dotQ6_K(s, base, n / 256, x, xOff, lanes, scratch.q6);
       default -> throw new UnsupportedOperationException("no kernels for " + w.type() + " weights");
     };
   }
