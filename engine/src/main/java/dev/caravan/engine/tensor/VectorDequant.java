@@ -94,13 +94,13 @@ final class VectorDequant {
       int dm = s.get(I32, o);
       float d = Float.float16ToFloat((short) dm);
       float dmin = Float.float16ToFloat((short) (dm >>> 16));
-      VectorDots.unpackK4(s, o + 4, d, dmin, k4);
+      VectorDots.unpackK4(s, o + 4, d, -dmin, k4); // k4[8 + j] = -mn_j
       for (int j = 0; j < 8; j++) {
         float sc = k4[j];
-        float mn = k4[8 + j];
+        float nm = k4[8 + j];
         ByteVector q = ByteVector.fromMemorySegment(B256, s, o + 16 + 32 * (j >> 1), LE).reinterpretAsInts().lanewise(VectorOperators.LSHR, 4 * (j & 1)).reinterpretAsBytes().and((byte) 0x0F);
         for (int p = 0; p < 2 * P; p++) {
-          ((FloatVector) q.convertShape(VectorOperators.B2F, F, p)).mul(sc).sub(mn).intoArray(out, outOff + 256 * blk + 32 * j + p * L);
+          ((FloatVector) q.convertShape(VectorOperators.B2F, F, p)).fma(sc, nm).intoArray(out, outOff + 256 * blk + 32 * j + p * L); // sc * q - mn, exactly (see VectorDots.dotQ4_K16)
         }
       }
     }

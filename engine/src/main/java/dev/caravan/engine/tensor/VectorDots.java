@@ -435,7 +435,10 @@ final class VectorDots {
     return VectorWidth.sum(lanes);
   }
 
-  /** Q4_K at any width: each sub-block's nibbles converted to floats, scaled and shifted by its min. */
+  /**
+   * Q4_K at any width: each sub-block's nibbles converted to floats, scaled and shifted by its min in one fused
+   * multiply-add, {@code fma(q, sc, -mn)} (the same bits as {@code sc * q - mn}: see {@link #dotQ4_K16}).
+   */
   private static float dotQ4_KAny(MemorySegment s, long base, int blocks, float[] x, int xOff, float[] lanes, float[] k4) {
     FloatVector a = FloatVector.zero(F);
     FloatVector b = FloatVector.zero(F);
@@ -445,54 +448,54 @@ final class VectorDots {
       int dm = s.get(I32, o);
       float d = Float.float16ToFloat((short) dm);
       float dmin = Float.float16ToFloat((short) (dm >>> 16));
-      unpackK4(s, o + 4, d, dmin, k4);
+      unpackK4(s, o + 4, d, -dmin, k4); // k4[8 + j] = -mn_j
       for (int g = 0; g < 4; g++) {
         // bytes qs[32g .. 32g+32) hold sub-block 2g (low nibbles, values 64g + l) and 2g+1 (high, 64g + 32 + l);
-        // w = sc * q - mn
+        // w = sc * q - mn = fma(q, sc, -mn)
         float sc1 = k4[2 * g];
-        float mn1 = k4[8 + 2 * g];
+        float nm1 = k4[8 + 2 * g]; // -mn
         float sc2 = k4[2 * g + 1];
-        float mn2 = k4[9 + 2 * g];
+        float nm2 = k4[9 + 2 * g];
         ByteVector q0 = ByteVector.fromMemorySegment(B128, s, o + 16 + 32 * g, LE);
         ByteVector q1 = ByteVector.fromMemorySegment(B128, s, o + 32 + 32 * g, LE);
         int xg = xOff + 256 * blk + 64 * g;
         // sub-block 2g: low nibbles; values 0..15 into a, 16..31 into b
         ByteVector lo0 = q0.and((byte) 0x0F);
-        a = ((FloatVector) lo0.convertShape(VectorOperators.B2F, F, 0)).mul(sc1).sub(mn1).fma(FloatVector.fromArray(F, x, xg), a);
+        a = ((FloatVector) lo0.convertShape(VectorOperators.B2F, F, 0)).fma(sc1, nm1).fma(FloatVector.fromArray(F, x, xg), a);
         if (P >= 2) {
-          a = ((FloatVector) lo0.convertShape(VectorOperators.B2F, F, 1)).mul(sc1).sub(mn1).fma(FloatVector.fromArray(F, x, xg + L), a);
+          a = ((FloatVector) lo0.convertShape(VectorOperators.B2F, F, 1)).fma(sc1, nm1).fma(FloatVector.fromArray(F, x, xg + L), a);
         }
         if (P == 4) {
-          a = ((FloatVector) lo0.convertShape(VectorOperators.B2F, F, 2)).mul(sc1).sub(mn1).fma(FloatVector.fromArray(F, x, xg + 2 * L), a);
-          a = ((FloatVector) lo0.convertShape(VectorOperators.B2F, F, 3)).mul(sc1).sub(mn1).fma(FloatVector.fromArray(F, x, xg + 3 * L), a);
+          a = ((FloatVector) lo0.convertShape(VectorOperators.B2F, F, 2)).fma(sc1, nm1).fma(FloatVector.fromArray(F, x, xg + 2 * L), a);
+          a = ((FloatVector) lo0.convertShape(VectorOperators.B2F, F, 3)).fma(sc1, nm1).fma(FloatVector.fromArray(F, x, xg + 3 * L), a);
         }
         ByteVector lo1 = q1.and((byte) 0x0F);
-        b = ((FloatVector) lo1.convertShape(VectorOperators.B2F, F, 0)).mul(sc1).sub(mn1).fma(FloatVector.fromArray(F, x, xg + 16), b);
+        b = ((FloatVector) lo1.convertShape(VectorOperators.B2F, F, 0)).fma(sc1, nm1).fma(FloatVector.fromArray(F, x, xg + 16), b);
         if (P >= 2) {
-          b = ((FloatVector) lo1.convertShape(VectorOperators.B2F, F, 1)).mul(sc1).sub(mn1).fma(FloatVector.fromArray(F, x, xg + 16 + L), b);
+          b = ((FloatVector) lo1.convertShape(VectorOperators.B2F, F, 1)).fma(sc1, nm1).fma(FloatVector.fromArray(F, x, xg + 16 + L), b);
         }
         if (P == 4) {
-          b = ((FloatVector) lo1.convertShape(VectorOperators.B2F, F, 2)).mul(sc1).sub(mn1).fma(FloatVector.fromArray(F, x, xg + 16 + 2 * L), b);
-          b = ((FloatVector) lo1.convertShape(VectorOperators.B2F, F, 3)).mul(sc1).sub(mn1).fma(FloatVector.fromArray(F, x, xg + 16 + 3 * L), b);
+          b = ((FloatVector) lo1.convertShape(VectorOperators.B2F, F, 2)).fma(sc1, nm1).fma(FloatVector.fromArray(F, x, xg + 16 + 2 * L), b);
+          b = ((FloatVector) lo1.convertShape(VectorOperators.B2F, F, 3)).fma(sc1, nm1).fma(FloatVector.fromArray(F, x, xg + 16 + 3 * L), b);
         }
         // sub-block 2g + 1: high nibbles (shifted on 32-bit lanes, x86 has no byte shift, then masked)
         ByteVector hi0 = q0.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F);
-        a = ((FloatVector) hi0.convertShape(VectorOperators.B2F, F, 0)).mul(sc2).sub(mn2).fma(FloatVector.fromArray(F, x, xg + 32), a);
+        a = ((FloatVector) hi0.convertShape(VectorOperators.B2F, F, 0)).fma(sc2, nm2).fma(FloatVector.fromArray(F, x, xg + 32), a);
         if (P >= 2) {
-          a = ((FloatVector) hi0.convertShape(VectorOperators.B2F, F, 1)).mul(sc2).sub(mn2).fma(FloatVector.fromArray(F, x, xg + 32 + L), a);
+          a = ((FloatVector) hi0.convertShape(VectorOperators.B2F, F, 1)).fma(sc2, nm2).fma(FloatVector.fromArray(F, x, xg + 32 + L), a);
         }
         if (P == 4) {
-          a = ((FloatVector) hi0.convertShape(VectorOperators.B2F, F, 2)).mul(sc2).sub(mn2).fma(FloatVector.fromArray(F, x, xg + 32 + 2 * L), a);
-          a = ((FloatVector) hi0.convertShape(VectorOperators.B2F, F, 3)).mul(sc2).sub(mn2).fma(FloatVector.fromArray(F, x, xg + 32 + 3 * L), a);
+          a = ((FloatVector) hi0.convertShape(VectorOperators.B2F, F, 2)).fma(sc2, nm2).fma(FloatVector.fromArray(F, x, xg + 32 + 2 * L), a);
+          a = ((FloatVector) hi0.convertShape(VectorOperators.B2F, F, 3)).fma(sc2, nm2).fma(FloatVector.fromArray(F, x, xg + 32 + 3 * L), a);
         }
         ByteVector hi1 = q1.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F);
-        b = ((FloatVector) hi1.convertShape(VectorOperators.B2F, F, 0)).mul(sc2).sub(mn2).fma(FloatVector.fromArray(F, x, xg + 48), b);
+        b = ((FloatVector) hi1.convertShape(VectorOperators.B2F, F, 0)).fma(sc2, nm2).fma(FloatVector.fromArray(F, x, xg + 48), b);
         if (P >= 2) {
-          b = ((FloatVector) hi1.convertShape(VectorOperators.B2F, F, 1)).mul(sc2).sub(mn2).fma(FloatVector.fromArray(F, x, xg + 48 + L), b);
+          b = ((FloatVector) hi1.convertShape(VectorOperators.B2F, F, 1)).fma(sc2, nm2).fma(FloatVector.fromArray(F, x, xg + 48 + L), b);
         }
         if (P == 4) {
-          b = ((FloatVector) hi1.convertShape(VectorOperators.B2F, F, 2)).mul(sc2).sub(mn2).fma(FloatVector.fromArray(F, x, xg + 48 + 2 * L), b);
-          b = ((FloatVector) hi1.convertShape(VectorOperators.B2F, F, 3)).mul(sc2).sub(mn2).fma(FloatVector.fromArray(F, x, xg + 48 + 3 * L), b);
+          b = ((FloatVector) hi1.convertShape(VectorOperators.B2F, F, 2)).fma(sc2, nm2).fma(FloatVector.fromArray(F, x, xg + 48 + 2 * L), b);
+          b = ((FloatVector) hi1.convertShape(VectorOperators.B2F, F, 3)).fma(sc2, nm2).fma(FloatVector.fromArray(F, x, xg + 48 + 3 * L), b);
         }
       }
     }
