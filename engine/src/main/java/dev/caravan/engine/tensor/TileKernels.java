@@ -14,11 +14,12 @@ import jdk.incubator.vector.FloatVector;
  * several tokens, each (row, token) pair receiving the same fused multiply-adds, in the same order, as the single-token
  * kernels (see {@link VectorKernels} for the order).
  *
- * <p>The tile and the tokens' activations are off-heap floats (little-endian) whose rows start on 64-byte boundaries:
- * a float array's data is only 16-byte aligned, and with 512-bit vectors three loads in four then straddle two cache
- * lines. Aligned, the 4 x 4 kernel ran at 1.5x the speed of the same kernel over float arrays (115 against 75 GFLOP/s
- * per thread on Zen 5, data in L1; 12 independent fused multiply-adds in registers reach 135-170 there).
- * Offsets and strides below count floats.
+ * <p>The tokens' activations are off-heap floats (little-endian) whose rows start on 64-byte boundaries: a float
+ * array's data is only 16-byte aligned, and with 512-bit vectors three loads in four then straddle two cache lines.
+ * With the activations aligned the 4 x 4 kernel ran at 1.3x the speed of the same kernel over float arrays (97 against
+ * 75 GFLOP/s per thread on Zen 5, data in L1; 12 independent fused multiply-adds in registers reach 135-170 there).
+ * Aligning the tile as well (1.5x in isolation) took a copy of every dequantized row, which cost more than it saved
+ * below 16 tokens. Offsets and strides below count floats.
  */
 final class TileKernels {
   private static final int TOKEN_TILE = VectorKernels.TOKEN_TILE;
@@ -31,7 +32,7 @@ final class TileKernels {
    * accumulators are loaded from and stored back to {@code acc}. Vector {@code v} of the half covers values
    * {@code 32 (v / P) + 16 half + L (v % P)}: one fused multiply-add per (row, token) per vector, in order.
    */
-  static void micro4x4(MemorySegment w, int wo, int n, MemorySegment x, int xo, int xs, int c0, int c1, int half, float[] acc, int r) {
+  static void micro4x4(float[] w, int wo, int n, MemorySegment x, int xo, int xs, int c0, int c1, int half, float[] acc, int ao, int r) {
     int w0 = wo;
     int w1 = wo + n;
     int w2 = wo + 2 * n;
@@ -40,8 +41,8 @@ final class TileKernels {
     int x1 = xo + xs;
     int x2 = xo + 2 * xs;
     int x3 = xo + 3 * xs;
-    // acc index of (row r + i, token k, half): ((r + i) * 4 + k) * 2L + half * L
-    int a0 = (r * TOKEN_TILE) * 2 * L + half * L;
+    // acc index of (row r + i, token k, half): ao + ((r + i) * 4 + k) * 2L + half * L
+    int a0 = ao + (r * TOKEN_TILE) * 2 * L + half * L;
     int step = TOKEN_TILE * 2 * L; // next row
     int tok = 2 * L; // next token
     FloatVector c00 = FloatVector.fromArray(F, acc, a0);
@@ -62,10 +63,10 @@ final class TileKernels {
     FloatVector c33 = FloatVector.fromArray(F, acc, a0 + 3 * step + 3 * tok);
     for (int v = c0 / 32 * P; v < c1 / 32 * P; v++) {
       int i = (v / P) * 32 + half * 16 + (v % P) * L;
-      FloatVector v0 = FloatVector.fromMemorySegment(F, w, 4L * (w0 + i), LE);
-      FloatVector v1 = FloatVector.fromMemorySegment(F, w, 4L * (w1 + i), LE);
-      FloatVector v2 = FloatVector.fromMemorySegment(F, w, 4L * (w2 + i), LE);
-      FloatVector v3 = FloatVector.fromMemorySegment(F, w, 4L * (w3 + i), LE);
+      FloatVector v0 = FloatVector.fromArray(F, w, w0 + i);
+      FloatVector v1 = FloatVector.fromArray(F, w, w1 + i);
+      FloatVector v2 = FloatVector.fromArray(F, w, w2 + i);
+      FloatVector v3 = FloatVector.fromArray(F, w, w3 + i);
       FloatVector xv = FloatVector.fromMemorySegment(F, x, 4L * (x0 + i), LE);
       c00 = v0.fma(xv, c00);
       c10 = v1.fma(xv, c10);
@@ -106,12 +107,12 @@ final class TileKernels {
   }
 
   /** {@link #micro4x4} for a single row r of the tile (at {@code wo}). */
-  static void micro1x4(MemorySegment w, int wo, MemorySegment x, int xo, int xs, int c0, int c1, int half, float[] acc, int r) {
+  static void micro1x4(float[] w, int wo, MemorySegment x, int xo, int xs, int c0, int c1, int half, float[] acc, int ao, int r) {
     int x0 = xo;
     int x1 = xo + xs;
     int x2 = xo + 2 * xs;
     int x3 = xo + 3 * xs;
-    int a0 = (r * TOKEN_TILE) * 2 * L + half * L;
+    int a0 = ao + (r * TOKEN_TILE) * 2 * L + half * L;
     int tok = 2 * L;
     FloatVector c0v = FloatVector.fromArray(F, acc, a0);
     FloatVector c1v = FloatVector.fromArray(F, acc, a0 + tok);
@@ -119,7 +120,7 @@ final class TileKernels {
     FloatVector c3v = FloatVector.fromArray(F, acc, a0 + 3 * tok);
     for (int v = c0 / 32 * P; v < c1 / 32 * P; v++) {
       int i = (v / P) * 32 + half * 16 + (v % P) * L;
-      FloatVector wv = FloatVector.fromMemorySegment(F, w, 4L * (wo + i), LE);
+      FloatVector wv = FloatVector.fromArray(F, w, wo + i);
       c0v = wv.fma(FloatVector.fromMemorySegment(F, x, 4L * (x0 + i), LE), c0v);
       c1v = wv.fma(FloatVector.fromMemorySegment(F, x, 4L * (x1 + i), LE), c1v);
       c2v = wv.fma(FloatVector.fromMemorySegment(F, x, 4L * (x2 + i), LE), c2v);
@@ -135,12 +136,12 @@ final class TileKernels {
    * The end of a batched (row, token) dot: accumulators A and B from {@code acc[ai ..]}, the remaining whole vectors
    * after {@code whole} into A, the lane sum of A + B, then the scalar tail, as in {@link VectorActivationMath#dot}.
    */
-  static float finish(MemorySegment w, int wo, int n, int whole, MemorySegment x, int xo, float[] acc, int ai, float[] lanes) {
+  static float finish(float[] w, int wo, int n, int whole, MemorySegment x, int xo, float[] acc, int ai, float[] lanes) {
     FloatVector a = FloatVector.fromArray(F, acc, ai);
     FloatVector b = FloatVector.fromArray(F, acc, ai + L);
     int i = whole;
     for (; i + L <= n; i += L) {
-      a = FloatVector.fromMemorySegment(F, w, 4L * (wo + i), LE).fma(FloatVector.fromMemorySegment(F, x, 4L * (xo + i), LE), a);
+      a = FloatVector.fromArray(F, w, wo + i).fma(FloatVector.fromMemorySegment(F, x, 4L * (xo + i), LE), a);
     }
     // VectorWidth.sum's pairwise tree, written out with the JDK's (force-inlined) shuffles: this runs once per
     // (row, token), often enough for the array round trip to show
@@ -155,7 +156,7 @@ final class TileKernels {
     v = v.add(v.rearrange(VectorWidth.ROT1));
     float r = v.lane(0);
     for (; i < n; i++) {
-      r += w.get(F32, 4L * (wo + i)) * x.get(F32, 4L * (xo + i));
+      r += w[wo + i] * x.get(F32, 4L * (xo + i));
     }
     return r;
   }

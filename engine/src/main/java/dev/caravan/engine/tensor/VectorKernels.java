@@ -61,7 +61,7 @@ import java.util.Objects;
  * {@link #dotRows} with several tokens dequantizes {@link #ROW_TILE} rows into a per-thread float tile and runs a
  * 4-row x 4-token F32 micro-kernel over L1-sized column blocks, one accumulator half (A or B) at a time; partial
  * accumulators are parked in a scratch array between blocks (an exact store and load), so each (row, token) result
- * receives the same fused multiply-adds in the same order as {@link #dot}. The tile and the tokens' activations sit
+ * receives the same fused multiply-adds in the same order as {@link #dot}. The tokens' activations are copied
  * off-heap with every row 64-byte aligned ({@link TileKernels} says why).
  */
 public final class VectorKernels implements Kernels {
@@ -87,29 +87,26 @@ public final class VectorKernels implements Kernels {
    * chunk, and the copy stays at most {@code 4 * TOKEN_CHUNK * cols} bytes per thread.
    */
   static final int TOKEN_CHUNK = 128;
+  /** Parked accumulators of one group of {@link #TOKEN_TILE} tokens: (ROW_TILE, TOKEN_TILE, 2, L) floats. */
+  static final int ACC_PER_GROUP = ROW_TILE * TOKEN_TILE * 2 * VectorWidth.L;
 
   /**
    * Per-thread scratch: the lanes of a final sum, and for the batched path {@link #ROW_TILE} dequantized rows and up to
-   * {@link #TOKEN_CHUNK} tokens' activations in off-heap memory, each row 64-byte aligned (grown on demand; see
+   * {@link #TOKEN_CHUNK} tokens' activations in off-heap memory, each token's row 64-byte aligned (grown on demand; see
    * {@link TileKernels} for why aligned).
    */
   private static final class Scratch {
     final float[] lanes = new float[16];
     final float[] k4 = new float[16]; // a Q4_K super-block's 8 scales (d * sc) then 8 mins (dmin * m)
     final byte[] q6 = new byte[64]; // two kinds' six-bit Q6_K quants, assembled before widening
-    final float[] acc = new float[ROW_TILE * TOKEN_TILE * 2 * VectorWidth.L]; // (ROW_TILE, TOKEN_TILE, 2, L) parked accumulators
-    float[] row = new float[0]; // (cols) one dequantized row on its way into the tile
-    MemorySegment tile = MemorySegment.NULL; // (ROW_TILE, stride) floats
+    final float[] acc = new float[TOKEN_CHUNK / TOKEN_TILE * ACC_PER_GROUP]; // (groups, ROW_TILE, TOKEN_TILE, 2, L) parked accumulators
+    float[] tile = new float[0]; // (ROW_TILE, cols)
     MemorySegment xs = MemorySegment.NULL; // (TOKEN_CHUNK, stride) floats: the tokens' activations
 
-    /** Makes room for rows of {@code cols} values, {@code stride} floats apart, and {@code tokens} token rows. */
+    /** Makes room for rows of {@code cols} values, and {@code tokens} token rows {@code stride} floats apart. */
     void fit(int cols, int stride, int tokens) {
-      if (row.length < cols) {
-        row = new float[cols];
-      }
-      long tileBytes = 4L * ROW_TILE * stride;
-      if (tile.byteSize() < tileBytes) {
-        tile = Arena.ofAuto().allocate(tileBytes, 64);
+      if (tile.length < ROW_TILE * cols) {
+        tile = new float[ROW_TILE * cols];
       }
       long xBytes = 4L * tokens * stride;
       if (xs.byteSize() < xBytes) {
@@ -210,12 +207,12 @@ public final class VectorKernels implements Kernels {
 
   /**
    * One token: the direct dot per row. Several: up to {@link #TOKEN_CHUNK} tokens' activations are copied into an
-   * aligned per-thread scratch; then {@link #ROW_TILE} rows at a time are dequantized into an aligned per-thread float
-   * tile, and for each group of {@link #TOKEN_TILE} tokens an F32 micro-kernel runs 4 rows x 4 tokens over column
-   * blocks of {@link #COL_BLOCK} (so the tile and token slices it touches stay in L1), one accumulator half at a time.
+   * aligned per-thread scratch; then {@link #ROW_TILE} rows at a time are dequantized into a per-thread float tile,
+   * and for each column block of {@link #COL_BLOCK} (whose slice of the tile stays in L1) and each group of
+   * {@link #TOKEN_TILE} tokens an F32 micro-kernel runs 4 rows x 4 tokens, one accumulator half at a time.
    * Each (row, token) accumulator receives exactly the fused multiply-adds of {@link #dot}, in the same order
    * (accumulators are parked in a scratch array between blocks, which is exact), so every result is bit-identical.
-   * Leftover tokens use the one-token F32 dot ({@code VectorDots.dotF32}, the same order) over the tile.
+   * Leftover tokens use the one-token F32 dot ({@link VectorActivationMath#dot}, the same order) over the tile.
    */
   @Override
   public void dotRows(WeightMatrix w, int rowFrom, int rowTo, float[] x, int xOff, int xStride, int nTokens, float[] out, int outOff, int outStride) {
@@ -240,12 +237,11 @@ public final class VectorKernels implements Kernels {
       }
       return;
     }
-    int stride = (n + 15) & ~15; // floats from one row of the tile (or of xs) to the next: every row 64-byte aligned
+    int stride = (n + 15) & ~15; // floats from one token's row of xs to the next: every row 64-byte aligned
     scratch.fit(n, stride, Math.min(nTokens, TOKEN_CHUNK));
-    float[] row = scratch.row; // (cols) a dequantized row
-    MemorySegment tile = scratch.tile; // (ROW_TILE, stride) dequantized rows
+    float[] tile = scratch.tile; // (ROW_TILE, cols) dequantized rows
     MemorySegment xs = scratch.xs; // (TOKEN_CHUNK, stride) the chunk's activations
-    float[] acc = scratch.acc; // (ROW_TILE, TOKEN_TILE, 2, L) parked accumulators
+    float[] acc = scratch.acc; // (groups of TOKEN_TILE tokens, ROW_TILE, TOKEN_TILE, 2, L) parked accumulators
     int lanesPerAcc = VectorWidth.L;
     int whole = n / 32 * 32; // the 32-value chunks; F32-type rows may have a remainder
     for (int tc = 0; tc < nTokens; tc += TOKEN_CHUNK) {
@@ -256,37 +252,42 @@ public final class VectorKernels implements Kernels {
       for (int r0 = rowFrom; r0 < rowTo; r0 += ROW_TILE) {
         int rows = Math.min(ROW_TILE, rowTo - r0);
         for (int r = 0; r < rows; r++) {
-          dequantizeRow(w, r0 + r, row, 0);
-          MemorySegment.copy(row, 0, tile, LittleEndian.F32, 4L * r * stride, n);
+          dequantizeRow(w, r0 + r, tile, r * n);
         }
-        int t = 0;
-        for (; t + TOKEN_TILE <= m; t += TOKEN_TILE) {
-          int xt = t * stride;
-          Arrays.fill(acc, 0f);
-          // column blocks; in each, accumulator half A (values 0..15 of every chunk), then half B (16..31)
-          for (int c0 = 0; c0 < whole; c0 += COL_BLOCK) {
-            int c1 = Math.min(c0 + COL_BLOCK, whole);
+        // column blocks outermost, so that the tile's slice of a block stays in L1 for every group of tokens; in each
+        // block and group, accumulator half A (values 0..15 of every chunk), then half B (16..31)
+        int groups = m / TOKEN_TILE;
+        Arrays.fill(acc, 0, groups * ACC_PER_GROUP, 0f);
+        for (int c0 = 0; c0 < whole; c0 += COL_BLOCK) {
+          int c1 = Math.min(c0 + COL_BLOCK, whole);
+          for (int g = 0; g < groups; g++) {
+            int xt = g * TOKEN_TILE * stride;
+            int ao = g * ACC_PER_GROUP;
             for (int half = 0; half < 2; half++) {
               int r = 0;
               for (; r + 4 <= rows; r += 4) {
-                TileKernels.micro4x4(tile, r * stride, stride, xs, xt, stride, c0, c1, half, acc, r);
+                TileKernels.micro4x4(tile, r * n, n, xs, xt, stride, c0, c1, half, acc, ao, r);
               }
               for (; r < rows; r++) {
-                TileKernels.micro1x4(tile, r * stride, xs, xt, stride, c0, c1, half, acc, r);
+                TileKernels.micro1x4(tile, r * n, xs, xt, stride, c0, c1, half, acc, ao, r);
               }
-            }
-          }
-          // remainder vectors into A, the lane sums, the scalar tails
-          for (int r = 0; r < rows; r++) {
-            for (int k = 0; k < TOKEN_TILE; k++) {
-              out[outOff + (tc + t + k) * outStride + r0 + r] = TileKernels.finish(tile, r * stride, n, whole, xs, xt + k * stride, acc, (r * TOKEN_TILE + k) * 2 * lanesPerAcc, lanes);
             }
           }
         }
+        // remainder vectors into A, the lane sums, the scalar tails
+        for (int g = 0; g < groups; g++) {
+          int t = g * TOKEN_TILE;
+          for (int r = 0; r < rows; r++) {
+            for (int k = 0; k < TOKEN_TILE; k++) {
+              out[outOff + (tc + t + k) * outStride + r0 + r] = TileKernels.finish(tile, r * n, n, whole, xs, (t + k) * stride, acc, g * ACC_PER_GROUP + (r * TOKEN_TILE + k) * 2 * lanesPerAcc, lanes);
+            }
+          }
+        }
+        int t = groups * TOKEN_TILE;
         // leftover tokens: the one-token F32 dot over the tile row (the same order)
         for (; t < m; t++) {
           for (int r = 0; r < rows; r++) {
-            out[outOff + (tc + t) * outStride + r0 + r] = VectorDots.dotF32(tile, 4L * r * stride, n, x, xOff + (tc + t) * xStride, lanes);
+            out[outOff + (tc + t) * outStride + r0 + r] = VectorActivationMath.dot(tile, r * n, x, xOff + (tc + t) * xStride, n);
           }
         }
       }
