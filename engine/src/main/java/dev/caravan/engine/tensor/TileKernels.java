@@ -17,9 +17,10 @@ import jdk.incubator.vector.FloatVector;
  * <p>The tokens' activations are off-heap floats (little-endian) whose rows start on 64-byte boundaries: a float
  * array's data is only 16-byte aligned, and with 512-bit vectors three loads in four then straddle two cache lines.
  * With the activations aligned the 4 x 4 kernel ran at 1.3x the speed of the same kernel over float arrays (97 against
- * 75 GFLOP/s per thread on Zen 5, data in L1; 12 independent fused multiply-adds in registers reach 135-170 there).
- * Aligning the tile as well (1.5x in isolation) took a copy of every dequantized row, which cost more than it saved
- * below 16 tokens. Offsets and strides below count floats.
+ * 75 GFLOP/s per thread on Zen 5, data in L1; 12 independent fused multiply-adds in registers reach 135-210 there,
+ * FmaPeakHarness). Aligning the tile as well (1.5x in isolation) did not pay in the whole batched path: a copy of
+ * every dequantized row cost more than it saved below 16 tokens, and dequantizing straight into aligned off-heap memory
+ * was 0.88-0.92x at 64 tokens. Offsets and strides below count floats.
  */
 final class TileKernels {
   private static final int TOKEN_TILE = VectorKernels.TOKEN_TILE;
