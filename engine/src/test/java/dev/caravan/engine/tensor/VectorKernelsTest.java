@@ -135,6 +135,25 @@ class VectorKernelsTest {
     }
   }
 
+  /** More tokens than one aligned copy holds ({@code TOKEN_CHUNK}): every chunk, and its leftover tokens, keep dot's bits. */
+  @ParameterizedTest(name = "{0} x {1}")
+  @org.junit.jupiter.params.provider.CsvSource({"Q8_0, 2048", "Q4_K, 768", "F32, 100", "F16, 33"})
+  void dotRowsOverSeveralTokenChunksIsBitIdenticalToDot(GgmlType t, int cols) {
+    int rows = VectorKernels.ROW_TILE + 3;
+    int nTokens = 2 * VectorKernels.TOKEN_CHUNK + VectorKernels.TOKEN_TILE + 3;
+    WeightMatrix w = TestWeights.random(t, rows, cols, seed(t, cols) + 9, ARENA);
+    int stride = cols + 5;
+    float[] x = TestWeights.activations(nTokens * stride, seed(t, cols) + 10);
+    float[] out = new float[nTokens * rows];
+    VECTOR.dotRows(w, 0, rows, x, 0, stride, nTokens, out, 0, rows);
+    for (int tok = 0; tok < nTokens; tok++) {
+      for (int r = 0; r < rows; r++) {
+        float single = VECTOR.dot(w, r, x, tok * stride);
+        assertEquals(Float.floatToRawIntBits(single), Float.floatToRawIntBits(out[tok * rows + r]), t + " x " + cols + " row " + r + " token " + tok);
+      }
+    }
+  }
+
   /** The one-token path runs several rows per kernel call (four-row kernels plus a remainder): each row gives dot's bits. */
   @ParameterizedTest(name = "{0} x {1}")
   @MethodSource("shapes")
