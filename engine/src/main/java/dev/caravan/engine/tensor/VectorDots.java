@@ -396,7 +396,7 @@ final class VectorDots {
    * Q4_K with 16 float lanes: as {@link #dotQ4_0_16}, each sub-block's 16 possible weights sc * q - mn fill one vector
    * and the nibbles pick from it — the values of {@link #dotQ4_KAny}, bit for bit. A table is one fused multiply-add,
    * {@code fma(q, sc, -mn)}: {@code sc * q} is exact (a 17-bit scale times a 4-bit quant), so it rounds the same value
-   * as {@code sc * q - mn}, signed zeros included. Two groups of 64 values per iteration (1.3x over one group with
+   * as {@code sc * q - mn}, signed zeros included. Two groups of 64 values per iteration (1.1-1.3x over one group with
    * {@code mul} and {@code sub} tables, on the Q4_K matrices of a TinyLlama Q4_K_M file on Zen 5).
    */
   private static float dotQ4_K16(MemorySegment s, long base, int blocks, float[] x, int xOff, float[] lanes, float[] k4) {
