@@ -370,14 +370,33 @@ public final class GgufFile implements AutoCloseable {
     }
 
     String string(String what) throws GgufFormatException {
-      long len = u64("length of " + what);
-      if (len < 0 || len > Integer.MAX_VALUE - 16) {
-        throw new GgufFormatException(path, what + " claims a length of " + Long.toUnsignedString(len) + " bytes");
+      return string(what, -1);
+    }
+
+    /**
+     * A length-prefixed UTF-8 string; {@code index} ≥ 0 names element {@code index} of array {@code what} in errors (the
+     * name is only built on an error: a vocabulary has tens of thousands of strings, read before any code is compiled).
+     */
+    String string(String what, int index) throws GgufFormatException {
+      if (remaining() < 8) {
+        need(8, "length of " + name(what, index));
       }
-      need(len, what);
-      String s = new String(seg.asSlice(pos, len).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8);
+      long len = seg.get(U64, pos);
+      pos += 8;
+      if (len < 0 || len > Integer.MAX_VALUE - 16) {
+        throw new GgufFormatException(path, name(what, index) + " claims a length of " + Long.toUnsignedString(len) + " bytes");
+      }
+      if (len > remaining()) {
+        need(len, name(what, index));
+      }
+      byte[] bytes = new byte[(int) len];
+      MemorySegment.copy(seg, ValueLayout.JAVA_BYTE, pos, bytes, 0, bytes.length);
       pos += len;
-      return s;
+      return new String(bytes, StandardCharsets.UTF_8);
+    }
+
+    private static String name(String what, int index) {
+      return index < 0 ? what : what + "[" + index + "]";
     }
 
     GgufValue value(GgufValueType type, String key, int depth) throws GgufFormatException {
@@ -470,7 +489,7 @@ public final class GgufFile implements AutoCloseable {
         case STRING -> {
           String[] a = new String[len];
           for (int i = 0; i < len; i++) {
-            a[i] = string(key + "[" + i + "]");
+            a[i] = string(key, i);
           }
           yield new GgufArray(et, a);
         }
