@@ -159,9 +159,11 @@ public final class Coordinator implements AutoCloseable {
 
     // One phase, each part built complete from the parts before it: the workers' result sink (its port is the
     // reply-to address of every frame), the executor, the cluster member, the core, and last the public API.
-    results = new PipelineResults(modelConfig.vocabSize(), config.stepTimeout(), timers);
-    // only workers deliver results (a worker's certificate), and no reflection on an internal port
     ClusterTls tls = security.tls();
+    PlanManager.Recovery recovery = PlanManager.Recovery.defaults(tls).withSpares(config.spares());
+    // a batch past its step timeout fails only if a stage of its plan does not answer (a slow prompt chunk is not a loss)
+    results = new PipelineResults(modelConfig.vocabSize(), config.stepTimeout(), timers, recovery.probe());
+    // only workers deliver results (a worker's certificate), and no reflection on an internal port
     internal = new GrpcServer("coordinator-internal", tls.server(GrpcServer.netty(config.host(), config.internalPort())), List.of(new SinkService(results::deliver, config.framesInFlight())), List.of(RoleCheck.only(tls, Role.WORKER)), false).start();
     executor = new PipelineExecutor(config.host() + ":" + internal.port(), results, book, config.framesInFlight(), tls);
 
@@ -176,7 +178,7 @@ public final class Coordinator implements AutoCloseable {
     core = new EngineCore(new Scheduler(config.scheduler(), System::nanoTime), new ReportingFailures(executor, this::stageFailed), new OutputProcessor(tokenizer, metrics), sessions, metrics, System::nanoTime,
         new EngineCore.Settings(modelConfig.contextLength(), config.sessionIdle(), config.noPlanWait(), config.kvReportInterval(), config.maxFailovers()));
     loop = new EngineLoop(core, this::fatal).start();
-    plans = new PlanManager(hz, modelId, fingerprint, modelConfig.layers(), bytesPerLayer, book, new CorePlanListener(core), new Pipeline(executor, placements), metrics, timers, PlanManager.Recovery.defaults(tls).withSpares(config.spares()), security.secret()).start();
+    plans = new PlanManager(hz, modelId, fingerprint, modelConfig.layers(), bytesPerLayer, book, new CorePlanListener(core), new Pipeline(executor, placements), metrics, timers, recovery, security.secret()).start();
 
     // the public API and the workers' result sink listen on separate ports: clients never reach the sink
     InferenceService inference = new InferenceService(validator, tokenizer, core, new View(), metrics);

@@ -57,7 +57,7 @@ public final class CoordinatorCommand implements Callable<Integer> {
   @Option(names = "--max-batch-tokens", defaultValue = "256", description = "Tokens per pipeline batch (decode tokens first, then prompt chunks) (default: ${DEFAULT-VALUE}).")
   int maxBatchTokens;
 
-  @Option(names = "--step-timeout", defaultValue = "PT30S", description = "A batch with no answer from the pipeline for this long fails as UNAVAILABLE (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--step-timeout", defaultValue = "PT30S", description = "A batch with no answer from the pipeline for this long has its stages health-checked: it fails as UNAVAILABLE if one does not answer, else it is waited for again, at most 20 times in all (default: ${DEFAULT-VALUE}).")
   Duration stepTimeout;
 
   @Option(names = "--session-idle", defaultValue = "PT10M", description = "Free a session's KV cache after this long unused (default: ${DEFAULT-VALUE}).")

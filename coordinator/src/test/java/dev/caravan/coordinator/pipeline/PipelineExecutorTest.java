@@ -1,5 +1,8 @@
 package dev.caravan.coordinator.pipeline;
 
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import dev.caravan.cluster.Activations;
+import java.util.concurrent.atomic.AtomicInteger;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -104,7 +107,10 @@ class PipelineExecutorTest {
   }
 
   private PipelineExecutor executor(Duration stepTimeout) throws Exception {
-    PipelineResults results = new PipelineResults(whole.config().vocabSize(), stepTimeout, timers);
+    return executor(new PipelineResults(whole.config().vocabSize(), stepTimeout, timers));
+  }
+
+  private PipelineExecutor executor(PipelineResults results) throws Exception {
     sink(results);
     PipelineExecutor e = new PipelineExecutor(sinkAddress, results, book, 2);
     open.add(e);
@@ -184,6 +190,55 @@ class PipelineExecutorTest {
     PipelineExecutor pipeline = executor(Duration.ofMillis(300));
     ExecutionException e = assertThrows(ExecutionException.class, () -> pipeline.execute(oneSequence()).get(10, TimeUnit.SECONDS));
     assertTrue(e.getCause().getMessage().startsWith("no answer from the pipeline within 0 s (stage 0 at " + Channels.IN_PROCESS + name), e.getCause().getMessage());
+  }
+
+  @Test
+  void aSlowBatchWhoseStagesAnswerIsWaitedForUntilItsAnswerComes() throws Exception {
+    // a stage that is busy (here: silent) but answers health checks: each step timeout probes it and waits again
+    silentPlan();
+    AtomicInteger probes = new AtomicInteger();
+    PipelineResults results = new PipelineResults(whole.config().vocabSize(), Duration.ofMillis(50), timers, address -> {
+      probes.incrementAndGet();
+      return CompletableFuture.completedFuture(true);
+    });
+    PipelineExecutor pipeline = executor(results);
+    ScheduledBatch batch = oneSequence();
+    CompletableFuture<float[]> result = pipeline.execute(batch);
+    while (probes.get() < 3) {
+      assertFalse(result.isDone(), "the batch failed while its stage answered");
+      Thread.sleep(10);
+    }
+    int vocab = whole.config().vocabSize();
+    float[] logits = new float[batch.logitsRows() * vocab];
+    logits[7] = 1.5f;
+    results.deliver(ActivationFrame.newBuilder().setBatchId(batch.id()).setPlanEpoch(EPOCH).setActivations(Activations.toTensor(logits, batch.logitsRows(), vocab)).build());
+    assertArrayEquals(logits, result.get(10, TimeUnit.SECONDS));
+    assertEquals(0, results.size());
+  }
+
+  @Test
+  void aSlowBatchFailsAfterTheMostStepTimeoutsEvenIfItsStagesAnswer() throws Exception {
+    String name = silentPlan();
+    AtomicInteger probes = new AtomicInteger();
+    PipelineResults results = new PipelineResults(whole.config().vocabSize(), Duration.ofMillis(100), timers, address -> {
+      probes.incrementAndGet();
+      return CompletableFuture.completedFuture(true);
+    });
+    PipelineExecutor pipeline = executor(results);
+    ExecutionException e = assertThrows(ExecutionException.class, () -> pipeline.execute(oneSequence()).get(30, TimeUnit.SECONDS));
+    // 20 step timeouts of 0.1 s: probed after each of the first 19
+    assertTrue(e.getCause().getMessage().startsWith("no answer from the pipeline within 2 s (stage 0 at " + Channels.IN_PROCESS + name), e.getCause().getMessage());
+    assertEquals(PipelineResults.MAX_WAIT_STEPS - 1, probes.get());
+    assertEquals(GenerationError.Kind.UNAVAILABLE, ((GenerationException) e.getCause()).kind());
+  }
+
+  @Test
+  void aBatchPastItsStepTimeoutFailsWhenAStageDoesNotAnswer() throws Exception {
+    String name = silentPlan();
+    PipelineResults results = new PipelineResults(whole.config().vocabSize(), Duration.ofMillis(100), timers, address -> CompletableFuture.completedFuture(false));
+    PipelineExecutor pipeline = executor(results);
+    ExecutionException e = assertThrows(ExecutionException.class, () -> pipeline.execute(oneSequence()).get(10, TimeUnit.SECONDS));
+    assertEquals("no answer from the pipeline within 0 s, and stage 0 at " + Channels.IN_PROCESS + name + " does not answer a health check (stage 0 at " + Channels.IN_PROCESS + name + ")", e.getCause().getMessage());
   }
 
   @Test
