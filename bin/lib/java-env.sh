@@ -49,9 +49,13 @@ caravan_require_maven() {
 # of a 1.1B model waits for it: about 1 s less from start to first token; "quiet" keeps the JVM from echoing the command);
 # and a heap that gives back what a burst of requests made it grow: a collection after 5 s without one, at most 30 %
 # of the heap left free (a worker's anonymous memory after 16 streams: 440 -> 344 MB, with MALLOC_ARENA_MAX=2 set by
-# bin/caravan)
+# bin/caravan); and the read of a memory segment's unaligned shorts always inlined: in some JVMs C2 compiled the Q8_0
+# decode kernel with the fp16 scale read of every block as an out-of-line call (perf: ~10 % of the samples in
+# Unsafe.getShortUnaligned) and decoded 2.4x slower for the process's whole life: 6 of the 10 one-worker clusters
+# started on 2026-12-07 without this flag, 0 of 6 with it
 CARAVAN_JVM_FLAGS=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED
   -XX:CompileCommand=quiet '-XX:CompileCommand=CompileThresholdScaling,dev.caravan.engine.tensor.*::*,0.02'
+  '-XX:CompileCommand=inline,jdk.internal.misc.Unsafe::getShortUnaligned'
   -XX:G1PeriodicGCInterval=5000 -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=30
   --sun-misc-unsafe-memory-access=allow
   --add-modules java.se --add-exports java.base/jdk.internal.ref=ALL-UNNAMED
