@@ -36,7 +36,7 @@ public final class Caravan implements Runnable {
 
   /**
    * The command tree for {@code args}: when the first argument names a subcommand, only that one is registered. picocli
-   * reflects over every option of every subcommand it is given, and for the whole tree that took ~0.4 s of a cold start
+   * reflects over every option of every subcommand it is given, and for the whole tree that took ~0.3 s of a cold start
    * (launch to first token); {@code caravan}, {@code caravan --help}, {@code caravan help ...} and an unknown name get
    * every subcommand.
    */
